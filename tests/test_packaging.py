@@ -1,0 +1,39 @@
+"""The set-up files agree with each other: pyproject, Binder's pins, the README's commands and CI."""
+import re
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_binder_pins_every_dependency_within_pyproject_ranges():
+    pins = {}
+    for line in (ROOT / "binder" / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            req = Requirement(line)
+            pins[req.name.lower()] = next(iter(req.specifier)).version
+    for dep in _pyproject()["project"]["dependencies"]:
+        req = Requirement(dep)
+        assert req.name.lower() in pins, f"binder/requirements.txt does not pin {req.name}"
+        assert req.specifier.contains(pins[req.name.lower()]), f"{req.name}=={pins[req.name.lower()]} violates {dep}"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^\s*(make \w+)\s*(?:#.*)?$", readme.split("## Quick start")[1].split("##")[0], re.M)
+    assert commands[:2] == ["make tour", "make test"], commands
+    assert "make test" in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_torch_is_not_pinned_in_pyproject_but_is_in_the_setup():
+    deps = [Requirement(d) for d in _pyproject()["project"]["dependencies"]]
+    torch = next(d for d in deps if d.name == "torch")
+    assert "==" not in str(torch.specifier), "Colab brings its own torch: do not pin it exactly"
+    assert "TORCH ?= torch==" in (ROOT / "Makefile").read_text()

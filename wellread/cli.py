@@ -1,0 +1,80 @@
+"""The `wellread` command: fetch the data pack, take the tour, run one method, list the students."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import wellread  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
+
+
+def _data(args) -> None:
+    from . import data
+    counts = data.fetch(quiet=args.quiet)
+    print(f"data pack ready in {data.cache_dir()}")
+    for name, value in counts.items():
+        print(f"  {name}: {value}")
+
+
+def _sizes(args) -> None:
+    from .sizes import all_sizes
+    print(f"{'size':<9}{'name':<8}{'params (MLM)':>14}{'embedding share':>17}")
+    for s in sorted(all_sizes(), key=lambda s: (s.layers, s.hidden)):
+        print(f"{s.short:<9}{s.name if s.name != s.short else '':<8}{s.mlm_params / 1e6:>13.1f}M"
+              f"{s.embedding_params / s.mlm_params:>16.0%}")
+
+
+def _run(args) -> None:
+    from .recipes import run
+    result = run(args.method, args.student, args.budget, args.seed, quiet=args.quiet)
+    for key, value in result.row().items():
+        print(f"{key:>12}: {value}")
+
+
+def _tour(args) -> None:
+    from .tour import run_notebooks, summary_table
+    started = time.time()
+    out = run_notebooks(budget=args.budget, student=args.student, seed=args.seed, out_dir=args.out,
+                        html=not args.no_html, quiet=args.quiet)
+    table = summary_table(out)
+    print(table.to_string(index=False) if hasattr(table, "to_string") else table)
+    print(f"\nThe tour took {time.time() - started:.0f} s. Report: {out} (open the .html files in a browser)")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="wellread", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="the offline data pack")
+    data.add_argument("action", choices=["fetch"])
+    data.add_argument("--quiet", action="store_true")
+    data.set_defaults(func=_data)
+
+    sizes = sub.add_parser("sizes", help="list the 24 students")
+    sizes.set_defaults(func=_sizes)
+
+    for name, func, helptext in [("tour", _tour, "run notebooks 0-5 and export an HTML report"),
+                                 ("run", _run, "run one method for one student")]:
+        p = sub.add_parser(name, help=helptext)
+        if name == "run":
+            p.add_argument("method", help="basic, pf, d, pd or truncated")
+        p.add_argument("--budget", default="classroom", help="smoke, classroom (default) or paper")
+        p.add_argument("--student", default="tiny", help="e.g. tiny, mini, L4/H256, 4x256")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--quiet", action="store_true")
+        if name == "tour":
+            p.add_argument("--out", default=None, help="report folder (default runs/tour/<time>)")
+            p.add_argument("--no-html", action="store_true", help="skip the HTML export")
+        p.set_defaults(func=func)
+
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, RuntimeError, OSError) as error:
+        print(f"wellread: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
