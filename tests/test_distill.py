@@ -1,0 +1,42 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from wellread.distill import distill_loss, soft_cross_entropy
+
+
+def _reference(student, teacher, temperature):
+    """-sum p_t log p_s in float64, written the long way."""
+    s, t = student.double() / temperature, teacher.double() / temperature
+    p_t = t.exp() / t.exp().sum(-1, keepdim=True)
+    log_p_s = s - s.exp().sum(-1, keepdim=True).log()
+    return -(p_t * log_p_s).sum(-1).mean() * temperature ** 2
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0, 5.0])
+def test_soft_cross_entropy_matches_a_float64_reference(temperature):
+    g = torch.Generator().manual_seed(0)
+    student, teacher = torch.randn(64, 3, generator=g) * 3, torch.randn(64, 3, generator=g) * 3
+    got = soft_cross_entropy(student, teacher, temperature)
+    assert torch.allclose(got.double(), _reference(student, teacher, temperature), atol=1e-5)
+
+
+def test_gradient_is_zero_when_the_student_matches_the_teacher():
+    teacher = torch.randn(16, 2, generator=torch.Generator().manual_seed(1))
+    student = teacher.clone().requires_grad_(True)
+    soft_cross_entropy(student, teacher, 2.0).backward()
+    assert student.grad.abs().max() < 1e-6
+    # ...and the loss is then the teacher's entropy, its minimum
+    other = teacher * torch.tensor([1.0, -1.0])  # a shift would not do: softmax ignores it
+    assert soft_cross_entropy(other, teacher) > soft_cross_entropy(teacher, teacher)
+
+
+def test_hard_labels_only_where_they_exist():
+    g = torch.Generator().manual_seed(2)
+    student, teacher = torch.randn(8, 2, generator=g), torch.randn(8, 2, generator=g)
+    labels = torch.tensor([0, 1, -1, -1, 1, -1, 0, -1])
+    soft = soft_cross_entropy(student, teacher)
+    assert torch.allclose(distill_loss(student, teacher, labels, alpha=0.0), soft)
+    hard = F.cross_entropy(student[labels >= 0], labels[labels >= 0])
+    assert torch.allclose(distill_loss(student, teacher, labels, alpha=0.3), 0.7 * soft + 0.3 * hard)
+    assert torch.allclose(distill_loss(student, teacher, torch.full((8,), -1), alpha=0.3), soft)
