@@ -1,0 +1,114 @@
+"""Reproduce the paper's findings in miniature: methods x sizes x seeds, plus the analyses.
+
+Resumable: every stage is cached under runs/, and rows already in the CSV are skipped.
+    python benchmarks/reproduce.py                       # the default grid (see --help)
+    python benchmarks/reproduce.py --sizes tiny --seeds 0 --analyses none
+Writes data/results/results.csv (one row per run, with provenance) and data/results/*.html figures.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+import wellread  # noqa: F401  (before torch: OMP_WAIT_POLICY)
+from wellread import cache
+from wellread.budget import get_budget
+from wellread.recipes import METHODS, run
+
+OUT = Path(__file__).resolve().parents[1] / "data" / "results"
+FIELDS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", "test_f1", "params",
+          "latency_ms", "wall_s", "budget", "commit", "date", "machine"]
+
+
+def planned_runs(args):
+    """(size, method, seed, setting, run kwargs) for the main grid and each analysis."""
+    for size in args.sizes:
+        for method in args.methods:
+            if method == "truncated" and size != args.sizes[0]:
+                continue  # the truncated teachers do not depend on the student size
+            for seed in args.seeds:
+                if method == "truncated":
+                    for layers in (2, 4):
+                        yield size, method, seed, f"layers={layers}", {"layers": layers}
+                else:
+                    yield size, method, seed, "default", {}
+    tiny, seeds = args.sizes[0], args.seeds
+    if "transfer_size" in args.analyses:
+        for n in (1000, 5000, 20000):
+            for method in ("d", "pd"):
+                for seed in seeds:
+                    yield tiny, method, seed, f"transfer={n}", {"transfer_examples": n}
+    if "domain" in args.analyses:
+        for domain in ("movie", "glosses"):
+            for method in ("d", "pd"):
+                for seed in seeds:
+                    yield tiny, method, seed, f"domain={domain}", {"transfer": domain, "transfer_examples": 20000}
+    if "labels" in args.analyses:
+        for n in (250, 1000, 4000):
+            for method in ("basic", "pf"):
+                for seed in seeds:
+                    yield tiny, method, seed, f"labels={n}", {"train_examples": n}
+    if "pretrain_steps" in args.analyses:
+        base = get_budget(args.budget).pretrain_steps
+        for steps in (base // 4, base * 3):
+            for seed in seeds:
+                yield tiny, "pf", seed, f"pretrain_steps={steps}", {"pretrain_steps": steps}
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["L2/H128", "L4/H128", "L2/H256", "L4/H256"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--analyses", nargs="+", default=["transfer_size", "domain", "labels", "pretrain_steps"],
+                        choices=["transfer_size", "domain", "labels", "pretrain_steps", "none"])
+    parser.add_argument("--budget", default="classroom")
+    parser.add_argument("--out", type=Path, default=OUT / "results.csv")
+    args = parser.parse_args(argv)
+
+    rows = read_rows(args.out)
+    done = {(r["size"], r["method"], r["seed"], r["setting"], r["budget"]) for r in rows}
+    plan = list(planned_runs(args))
+    started = time.time()
+    for i, (size, method, seed, setting, kwargs) in enumerate(plan, 1):
+        key = (size, method, str(seed), setting, args.budget)
+        if key in done:
+            continue
+        t0 = time.time()
+        result = run(method, size, args.budget, seed, quiet=True, **kwargs)
+        row = {**result.row(), "size": size, "setting": setting, **cache.provenance()}
+        rows.append({k: row.get(k) for k in FIELDS})
+        done.add(key)
+        write_rows(args.out, rows)
+        print(f"[{i}/{len(plan)}] {size:<8} {method:<9} seed={seed} {setting:<22} val {result.val_acc:.3f} "
+              f"test {result.test_acc:.3f}  ({time.time() - t0:.0f} s)", flush=True)
+    print(f"grid done in {time.time() - started:.0f} s -> {args.out}")
+    from wellread.plots import results_figures
+    for name, figure in results_figures(rows).items():
+        figure.write_html(args.out.parent / f"{name}.html", include_plotlyjs="cdn")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
