@@ -34,7 +34,7 @@ def test_hit_miss_and_force(runs):
     assert other != first and len(calls) == 2
     again = cache.stage("toy", Toy(), build, force=True)
     assert again == first and (again / "artifact.txt").read_text() == "3"
-    recorded = json.loads((first / "config.json").read_text())
+    recorded = json.loads((first / "stage.json").read_text())
     assert recorded["config"] == {"name": "x", "steps": 3} and "commit" in recorded and "machine" in recorded
 
 

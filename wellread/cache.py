@@ -69,7 +69,7 @@ def read_json(path: Path):
 
 
 def stage(name: str, config, build: Callable[[Path], dict], *, force: bool = False) -> Path:
-    """Return runs/<name>/<key>/, building it first if missing (or if `force`).
+    """Return runs/<name>/<key>/ (artifact + stage.json + metrics.json), building it if missing or `force`.
 
     `build(work_dir)` writes the artifact into `work_dir` and returns its metrics. The work dir,
     `<key>.partial`, survives an interruption so a build may resume from checkpoints it left there;
@@ -85,7 +85,7 @@ def stage(name: str, config, build: Callable[[Path], dict], *, force: bool = Fal
     started = time.time()
     metrics = build(work) or {}
     metrics.setdefault("wall_s", round(time.time() - started, 2))
-    write_json(work / "config.json", {"stage": name, "key": final.name, "config": config, **provenance()})
+    write_json(work / "stage.json", {"stage": name, "key": final.name, "config": config, **provenance()})
     write_json(work / "metrics.json", metrics)
     if final.exists():  # only with force: move the old one aside before swapping in the new one
         trash = final.with_name(final.name + f".old{os.getpid()}")
