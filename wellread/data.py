@@ -414,7 +414,7 @@ def _build_corpus(files: dict) -> datasets.Dataset:
 
 
 @contextlib.contextmanager
-def _datasets_bars_off():
+def datasets_bars_off():
     # save_to_disk draws its own bars; silence them only for the duration, then restore the setting
     was_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
@@ -434,7 +434,7 @@ def _built(name: str, build):
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{name}-"))  # leftovers of a crash are ignored
         try:
             dataset = build()
-            with _datasets_bars_off():
+            with datasets_bars_off():
                 dataset.save_to_disk(str(tmp / "data"))
             try:
                 os.replace(tmp / "data", final)

@@ -7,6 +7,11 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
+from transformers.utils import logging as transformers_logging
+
+# The kit draws its own progress bars; transformers' bars and weight reports on every load are noise.
+transformers_logging.disable_progress_bar()
+transformers_logging.set_verbosity_error()
 
 
 def accelerator(bf16: bool = True) -> Accelerator:

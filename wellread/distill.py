@@ -62,16 +62,16 @@ def distill(config: DistillConfig, *, force: bool = False, quiet: bool = False) 
         started = time.time()
         transfer = load_teacher_logits(config.logits)
         _, validation, test = load_splits(config.task, config.source, None, config.eval_examples, config.seed)
-        teacher_logits = torch.tensor(transfer["teacher_logits"])
+        teacher_logits = torch.tensor(list(transfer["teacher_logits"]))
         seed_everything(config.seed)
         model, tokenizer = build_classifier(config.init, config.size, num_labels=teacher_logits.shape[1])
         # Pack teacher logits and (possibly missing, -1) labels into one target tensor per example.
-        targets = torch.cat([teacher_logits, torch.tensor(transfer["label"]).float()[:, None]], dim=1)
+        targets = torch.cat([teacher_logits, torch.tensor(list(transfer["label"])).float()[:, None]], dim=1)
 
         def loss_fn(logits, target):
             return distill_loss(logits, target[:, :-1], target[:, -1].long(), config.temperature, config.alpha)
 
-        model, curve = fit(model, tokenizer, transfer["text"], targets, loss_fn, epochs=config.epochs,
+        model, curve = fit(model, tokenizer, list(transfer["text"]), targets, loss_fn, epochs=config.epochs,
                            lr=config.lr, batch_size=config.batch_size, max_len=config.max_len,
                            warmup_frac=config.warmup_frac, weight_decay=config.weight_decay, bf16=config.bf16,
                            seed=config.seed, desc=f"distil into {config.size}", quiet=quiet)

@@ -105,7 +105,7 @@ def smooth_curve(losses, points: int = 100) -> list[dict]:
 
 
 @torch.inference_mode()
-def predict_logits(model, tokenizer, texts, *, batch_size=128, max_len=64, quiet=True, desc="predict"):
+def predict_logits(model, tokenizer, texts, *, batch_size=128, max_len=64, bf16=True, quiet=True, desc="predict"):
     """Logits for many texts: batched, length-sorted so padding is small, in `texts` order."""
     model.eval()
     device = next(model.parameters()).device
@@ -115,15 +115,15 @@ def predict_logits(model, tokenizer, texts, *, batch_size=128, max_len=64, quiet
         idx = order[start:start + batch_size]
         batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_len,
                           return_tensors="pt").to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out[idx] = model(**batch).logits.float().cpu()
     return out
 
 
-def evaluate(model, tokenizer, dataset, max_len: int = 64) -> dict:
+def evaluate(model, tokenizer, dataset, max_len: int = 64, bf16: bool = True) -> dict:
     """Accuracy and F1 (positive class for two labels, else macro) on a labeled split."""
-    predictions = predict_logits(model, tokenizer, dataset["text"], max_len=max_len).argmax(-1)
-    labels = torch.tensor(dataset["label"])
+    predictions = predict_logits(model, tokenizer, list(dataset["text"]), max_len=max_len, bf16=bf16).argmax(-1)
+    labels = torch.tensor(list(dataset["label"]))
     f1s = []
     for c in range(model.config.num_labels):
         tp = ((predictions == c) & (labels == c)).sum().item()
@@ -148,7 +148,7 @@ def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False
         num_labels = train.features["label"].num_classes
         seed_everything(config.seed)  # the classifier head's initial weights
         model, tokenizer = build_classifier(config.init, config.size, config.layers, num_labels)
-        model, curve = fit(model, tokenizer, train["text"], torch.tensor(train["label"]), F.cross_entropy,
+        model, curve = fit(model, tokenizer, list(train["text"]), torch.tensor(list(train["label"])), F.cross_entropy,
                            epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                            max_len=config.max_len, warmup_frac=config.warmup_frac,
                            weight_decay=config.weight_decay, bf16=config.bf16, seed=config.seed,

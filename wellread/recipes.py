@@ -83,10 +83,11 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
     size = parse_size(size)
     stages = []  # (name, folder) of the student's own stages, for wall time and curves
 
-    def tune(init, **extra) -> Path:
-        config = FinetuneConfig(init=str(init), size=size.short, source=b.source, train_examples=b.train_examples,
-                                eval_examples=b.eval_examples, epochs=b.finetune_epochs, lr=b.finetune_lr,
-                                batch_size=b.batch_size, max_len=b.max_len, bf16=b.bf16, seed=seed, **extra)
+    def tune(init, layers=None, lr=b.finetune_lr) -> Path:
+        config = FinetuneConfig(init=str(init), size=size.short, layers=layers, source=b.source,
+                                train_examples=b.train_examples, eval_examples=b.eval_examples,
+                                epochs=b.finetune_epochs, lr=lr, batch_size=b.batch_size, max_len=b.max_len,
+                                bf16=b.bf16, seed=seed)
         return finetune(config, quiet=quiet)
 
     if method in ("pf", "pd"):

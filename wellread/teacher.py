@@ -38,6 +38,7 @@ class LogitsConfig:
     source: str = "embedded"
     train_examples: int | None = None
     max_len: int = 64
+    bf16: bool = True
     seed: int = 0
 
 
@@ -45,19 +46,20 @@ def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = F
     """The teacher's logits over the transfer set, computed once -> runs/logits/<key>/transfer (a Dataset)."""
     def build(work: Path) -> dict:
         started = time.time()
-        texts = data.load_transfer(config.transfer, source=config.source)["text"][:config.transfer_examples]
+        texts = list(data.load_transfer(config.transfer, source=config.source)["text"])[:config.transfer_examples]
         labels = [-1] * len(texts)  # unlabeled
         if config.include_train:
             train, _, _ = load_splits(config.task, config.source, config.train_examples, None, config.seed)
-            texts, labels = texts + train["text"], labels + train["label"]
+            texts, labels = texts + list(train["text"]), labels + list(train["label"])
         model = AutoModelForSequenceClassification.from_pretrained(config.teacher)
         tokenizer = AutoTokenizer.from_pretrained(config.teacher)
         if torch.cuda.is_available():
             model = model.cuda()
         logits = predict_logits(model, tokenizer, texts, max_len=config.max_len, quiet=quiet,
-                                desc="teacher logits")
+                                desc="teacher logits", bf16=config.bf16)
         transfer = Dataset.from_dict({"text": texts, "label": labels, "teacher_logits": logits.tolist()})
-        transfer.save_to_disk(str(work / "transfer"))
+        with data.datasets_bars_off():
+            transfer.save_to_disk(str(work / "transfer"))
         confidence = logits.softmax(-1).max(-1).values
         return {"examples": len(transfer), "mean_confidence": confidence.mean().item(),
                 "wall_s": round(time.time() - started, 2)}

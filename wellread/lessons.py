@@ -1,0 +1,220 @@
+"""Helpers the notebooks share: the install cell, setting up a lesson, live figures, summaries.
+
+Nothing here trains anything: a notebook's cells call the library (recipes, pretrain, ...) and use
+these helpers only to resolve their parameters, show figures and record their key numbers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+# The one place that says where the kit comes from when a notebook runs somewhere it is missing
+# (Colab, a bare Jupyter). Every notebook's first cell is `install_cell()`, checked by a test.
+REPO_URL = "https://github.com/wellread-kit/wellread"
+INSTALL_DIR = "~/wellread"   # a clone, not a wheel: the offline data pack needs data/manifest.json
+
+NOTEBOOKS = ["00_students", "01_pretraining", "02_teacher", "03_distillation", "04_pretrained_distillation",
+             "05_what_matters", "06_paper_scale"]
+
+# How much of the 6x4 latency grid notebook 0 measures, per budget (seconds on a 2-core laptop:
+# smoke ~10 s, classroom ~2-3 min; cached per machine afterwards).
+SPEED_PLANS = {
+    "smoke": {"sizes": ["tiny", "mini", "small", "base"], "batches": [1], "repeats": 1},
+    "classroom": {"sizes": None, "batches": [1, 32], "repeats": 2},
+    "paper": {"sizes": None, "batches": [1, 32], "repeats": 3},
+}
+
+DEFAULT_STUDENT = "tiny"
+HUB_HOST = "huggingface.co"
+
+
+def install_cell() -> str:
+    """The source of every notebook's first cell: install the kit where `wellread` is missing."""
+    return (
+        "# Runs anywhere: where the wellread kit is missing (Colab, a bare Jupyter) this cell clones and\n"
+        "# installs it; where it is installed (a laptop with `pip install -e .`, Binder) it does nothing.\n"
+        "import importlib.util, os, subprocess, sys\n"
+        "if importlib.util.find_spec(\"wellread\") is None:\n"
+        f"    _repo, _dir = \"{REPO_URL}\", os.path.expanduser(\"{INSTALL_DIR}\")\n"
+        "    if not os.path.isdir(_dir):\n"
+        "        subprocess.check_call([\"git\", \"clone\", \"--depth\", \"1\", _repo, _dir])\n"
+        "    subprocess.check_call([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"-e\", _dir])\n"
+        "    sys.path.insert(0, _dir)  # this kernel started before the install: let it import the clone"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Where we are running
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def plotly_renderer() -> str:
+    """The renderer chosen for this environment (override with WELLREAD_PLOTLY_RENDERER).
+
+    - Colab: "colab".
+    - Everywhere else: "plotly_mimetype+notebook". JupyterLab and VS Code draw the plotly mimetype;
+      the "notebook" half is HTML with plotly.js embedded once per notebook (~5 MB), so an executed
+      notebook exported by nbconvert to HTML keeps interactive figures with no internet when viewed.
+    """
+    if os.environ.get("WELLREAD_PLOTLY_RENDERER"):
+        return os.environ["WELLREAD_PLOTLY_RENDERER"]
+    return "colab" if in_colab() else "plotly_mimetype+notebook"
+
+
+def set_renderer(renderer: str | None = None) -> str:
+    import plotly.io as pio
+    pio.renderers.default = renderer or plotly_renderer()
+    return pio.renderers.default
+
+
+# ---------------------------------------------------------------------------------------------------
+# The chosen student carries from notebook 0 to the others
+
+def student_file() -> Path:
+    from .cache import runs_dir
+    return runs_dir() / "student.json"
+
+
+def save_student(size) -> Path:
+    """Remember the student picked in notebook 0 (runs/student.json) for the later notebooks."""
+    from .cache import write_json
+    from .sizes import parse_size
+    size = parse_size(size)
+    write_json(student_file(), {"student": size.short, "name": size.name})
+    return student_file()
+
+
+def chosen_student(student=None):
+    """`student` if given, else the one saved by notebook 0's picker, else Tiny -> a Size."""
+    from .sizes import parse_size
+    if student not in (None, ""):
+        return parse_size(student)
+    try:
+        return parse_size(json.loads(student_file().read_text())["student"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return parse_size(DEFAULT_STUDENT)
+
+
+# ---------------------------------------------------------------------------------------------------
+# One lesson's resolved parameters
+
+@dataclass
+class Lesson:
+    name: str
+    budget: object          # a budget.Budget
+    size: object            # a sizes.Size
+    seed: int
+    out_dir: Path
+
+    def summary_path(self) -> Path:
+        return self.out_dir / f"{self.name}.json"
+
+    def save(self, numbers: dict) -> Path:
+        return save_summary(self.name, numbers, self.out_dir)
+
+
+def summaries_dir(out_dir=None) -> Path:
+    from .cache import runs_dir
+    return Path(out_dir).expanduser() if out_dir not in (None, "") else runs_dir() / "notebooks"
+
+
+def setup(name: str, budget="classroom", student=None, seed: int = 0, out_dir=None, *, renderer=None,
+          quiet: bool = False) -> Lesson:
+    """Resolve a notebook's parameters, choose the plotly renderer, and say what will run."""
+    from .budget import get_budget
+    set_renderer(renderer)
+    lesson = Lesson(name=name, budget=get_budget(budget), size=chosen_student(student), seed=int(seed),
+                    out_dir=summaries_dir(out_dir))
+    if not quiet:
+        from .cache import runs_dir
+        print(f"{name}: student {lesson.size} ({lesson.size.short}), budget {lesson.budget.name!r}, "
+              f"seed {lesson.seed}; artifacts in {runs_dir()}")
+    return lesson
+
+
+def save_summary(name: str, numbers: dict, out_dir=None) -> Path:
+    """Write `<out_dir>/<name>.json` (default runs/notebooks/) atomically: the lesson's key numbers."""
+    from .cache import provenance, write_json
+    path = summaries_dir(out_dir) / f"{name}.json"
+    write_json(path, {"notebook": name, "numbers": numbers, "provenance": provenance()})
+    return path
+
+
+def load_summary(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Figures
+
+class LiveFigure:
+    """A figure shown once and redrawn in place (a display handle, not a widget).
+
+    Works in JupyterLab, Colab and under papermill (which records the last update), so a training
+    loop's `on_eval` callback can redraw the curve without any widget state."""
+
+    def __init__(self, fig=None):
+        from IPython.display import display
+        self.handle = None
+        if fig is not None:
+            self.handle = display(self._bundle(fig), raw=True, display_id=True)
+
+    @staticmethod
+    def _bundle(fig):
+        return fig._repr_mimebundle_()
+
+    def update(self, fig) -> None:
+        from IPython.display import display
+        if self.handle is None:
+            self.handle = display(self._bundle(fig), raw=True, display_id=True)
+        else:
+            self.handle.update(self._bundle(fig), raw=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The hub (notebook 6)
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_online(timeout: float = 2.0, set_offline: bool = True) -> bool:
+    """Can we reach the Hugging Face hub? A 2-second socket probe instead of 25 s of retries.
+
+    When it cannot, and `set_offline`, HF_HUB_OFFLINE / HF_DATASETS_OFFLINE are set so later calls
+    fail at once (they must be set before transformers/datasets are imported to take full effect)."""
+    if _env_true("HF_HUB_OFFLINE") or _env_true("HF_DATASETS_OFFLINE"):
+        return False
+    try:
+        socket.create_connection((HUB_HOST, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        if set_offline:
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            os.environ["HF_DATASETS_OFFLINE"] = "1"
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# Published figures
+
+def paper_results():
+    """data/paper_results.csv: GLUE test scores published with the miniatures (with citations)."""
+    import pandas as pd
+    return pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "paper_results.csv")
+
+
+def results_grid():
+    """The reproduction benchmark's committed results (data/results/*.csv) or None if there are none."""
+    import pandas as pd
+    folder = Path(__file__).resolve().parents[1] / "data" / "results"
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    if not files:
+        return None
+    return pd.concat([pd.read_csv(f).assign(file=f.name) for f in files], ignore_index=True)

@@ -1,0 +1,89 @@
+"""Run the notebook sequence unattended (papermill), export each to HTML, and tabulate their numbers."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from .lessons import NOTEBOOKS
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def _resolve(names) -> list[str]:
+    if names is None:
+        return list(NOTEBOOKS)
+    out = []
+    for name in ([names] if isinstance(names, str) else names):
+        name = str(name).removesuffix(".ipynb")
+        matches = [n for n in NOTEBOOKS if n == name or n.startswith(name) or n.split("_", 1)[0] == name.zfill(2)]
+        if not matches:
+            raise ValueError(f"unknown notebook {name!r}; valid: {NOTEBOOKS} (or their numbers 0-{len(NOTEBOOKS) - 1})")
+        out.append(matches[0])
+    return out
+
+
+def export_html(notebook: Path) -> Path:
+    """nbconvert an executed notebook to a standalone HTML file next to it (figures included)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    html = Path(notebook).with_suffix(".html")
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def run_notebooks(names=None, budget: str = "classroom", student="tiny", seed: int = 0, out_dir=None,
+                  html: bool = True, quiet: bool = False, parameters: dict | None = None,
+                  kernel_name: str = "python3") -> Path:
+    """Execute notebooks in order with papermill (BUDGET, STUDENT, SEED, OUT_DIR passed), cwd notebooks/.
+
+    Each executed notebook (and, with `html`, its HTML export) is written to `out_dir` (default
+    runs/tour/<YYYYmmdd-HHMMSS>/) with the JSON summary it writes; returns `out_dir`. A failing
+    notebook stops the tour with papermill's error (its partly executed copy is kept)."""
+    import papermill as pm
+    from .cache import runs_dir
+    out_dir = Path(out_dir) if out_dir else runs_dir() / "tour" / time.strftime("%Y%m%d-%H%M%S")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    for name in _resolve(names):
+        params = {"BUDGET": budget, "STUDENT": student, "SEED": seed, "OUT_DIR": str(out_dir), **(parameters or {})}
+        started = time.time()
+        if not quiet:
+            print(f"[tour] {name} (budget {budget}, student {student}, seed {seed})", flush=True)
+        pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"), parameters=params,
+                            kernel_name=kernel_name, cwd=str(NOTEBOOK_DIR), progress_bar=False,
+                            log_output=not quiet)
+        timings[name] = round(time.time() - started, 1)
+        if html:
+            export_html(out_dir / f"{name}.ipynb")
+        if not quiet:
+            print(f"[tour] {name} done in {timings[name]:.0f} s", flush=True)
+    (out_dir / "timings.json").write_text(json.dumps(timings, indent=2))
+    return out_dir
+
+
+def _flatten(prefix: str, value, out: dict) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, (int, float, str, bool)) or value is None:
+        out[prefix] = value
+    # lists (curves, rows) are left out of the table: they are in the JSON
+
+
+def summary_table(out_dir):
+    """One row per number the notebooks saved: notebook, key, value (nested keys joined with dots)."""
+    import pandas as pd
+    rows = []
+    for path in sorted(Path(out_dir).glob("*.json")):
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(summary, dict) or "numbers" not in summary:
+            continue
+        flat = {}
+        _flatten("", summary["numbers"], flat)
+        rows += [{"notebook": summary.get("notebook", path.stem), "key": k, "value": v} for k, v in flat.items()]
+    return pd.DataFrame(rows, columns=["notebook", "key", "value"])
