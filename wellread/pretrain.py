@@ -1,0 +1,379 @@
+"""Masked-LM pre-training of a compact BERT: packing, masking, and a short loop with a masked-only head."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .cache import config_key, runs_dir, stage
+from .device import accelerator, seed_everything
+from .sizes import parse_size
+
+EVAL_SEED = 1234  # held-out blocks are masked the same way in every run, so losses compare across runs
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    size: str = "tiny"             # anything parse_size reads; stored as "L2/H128" so spellings share a cache key
+    steps: int = 1500
+    batch_size: int = 32
+    block_size: int = 128
+    lr: float = 1e-3
+    warmup_frac: float = 0.06
+    weight_decay: float = 0.01
+    mask_prob: float = 0.15
+    corpus: str = "general"        # "general", "movie" (in-domain transfer text) or "mixed" (both)
+    vocab_size: int | None = None  # None: the teacher's BERT uncased WordPiece; an int: a fresh WordPiece
+    bf16: bool = True
+    compile: bool = False
+    eval_blocks: int = 256         # held-out blocks, never trained on
+    eval_every: int = 100
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "size", parse_size(self.size).short)
+        if self.corpus not in ("general", "movie", "mixed"):
+            raise ValueError(f"corpus={self.corpus!r}: use 'general', 'movie' or 'mixed'")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Text -> token blocks
+
+def _load_texts(corpus: str) -> list[str]:
+    """The raw documents of a corpus (tests replace this function with a tiny in-memory corpus)."""
+    from . import data
+    if corpus == "general":
+        return list(data.load_corpus("general")["text"])
+    if corpus == "movie":
+        return list(data.load_transfer("movie")["text"])
+    if corpus == "mixed":
+        return _load_texts("general") + _load_texts("movie")
+    raise ValueError(f"corpus={corpus!r}: use 'general', 'movie' or 'mixed'")
+
+
+def _teacher_tokenizer():
+    """The standard BERT uncased WordPiece (30,522 tokens) shipped with the MiniLM teacher."""
+    from . import data
+    return data.load_tokenizer()
+
+
+def _hash_texts(texts: list[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _tokenizer_id(tokenizer) -> str:
+    vocab = json.dumps(sorted(tokenizer.get_vocab().items()))
+    lower = getattr(tokenizer, "do_lower_case", None)
+    return hashlib.sha256(f"{vocab}{lower}".encode()).hexdigest()[:16]
+
+
+def get_tokenizer(vocab_size: int | None, corpus: str = "general"):
+    """The teacher's WordPiece when `vocab_size` is None, else a fresh one trained on `corpus`."""
+    return _teacher_tokenizer() if vocab_size is None else train_wordpiece(corpus, vocab_size)
+
+
+def train_wordpiece(corpus: str, vocab_size: int):
+    """Train a lowercase BERT WordPiece of `vocab_size` tokens on `corpus`; cached under runs/vocab/."""
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertTokenizerFast
+
+    texts = _load_texts(corpus)
+    folder = runs_dir() / "vocab" / config_key({"corpus": corpus, "vocab_size": vocab_size, "texts": _hash_texts(texts)})
+    if not (folder / "tokenizer.json").exists():
+        wp = BertWordPieceTokenizer(lowercase=True)
+        wp.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                               special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+        tok = BertTokenizerFast(tokenizer_object=wp._tokenizer, do_lower_case=True, unk_token="[UNK]",
+                                sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        tok.save_pretrained(tmp)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process got there first: use its (identical) vocabulary
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+    # Never BertTokenizerFast(vocab_file=...): in transformers 5 it silently builds a 5-token vocabulary.
+    return BertTokenizerFast.from_pretrained(folder)
+
+
+def tokenize_corpus(corpus: str, tokenizer, block_size: int) -> torch.Tensor:
+    """Pack a corpus into [n_blocks, block_size] ids: [CLS] ... [SEP], documents joined by [SEP]; cached."""
+    texts = _load_texts(corpus)
+    key = config_key({"corpus": corpus, "texts": _hash_texts(texts), "tokenizer": _tokenizer_id(tokenizer),
+                      "block_size": block_size})
+    path = runs_dir() / "tokens" / f"{key}.pt"
+    if path.exists():
+        return torch.load(path)
+    ids = []
+    for i in range(0, len(texts), 1000):  # batched calls: the Rust tokenizer encodes a batch in parallel
+        for doc in tokenizer(texts[i:i + 1000], add_special_tokens=False)["input_ids"]:
+            if doc:
+                ids.extend(doc)
+                ids.append(tokenizer.sep_token_id)
+    body = block_size - 2  # room for [CLS] and the closing [SEP]
+    n = len(ids) // body
+    if n == 0:
+        raise ValueError(f"corpus {corpus!r} has {len(ids)} tokens: not one block of {block_size}")
+    chunks = torch.tensor(ids[:n * body], dtype=torch.int32).view(n, body)  # the ragged tail is dropped
+    cls = torch.full((n, 1), tokenizer.cls_token_id, dtype=torch.int32)
+    sep = torch.full((n, 1), tokenizer.sep_token_id, dtype=torch.int32)
+    blocks = torch.cat([cls, chunks, sep], dim=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(blocks, tmp)
+    os.replace(tmp, path)
+    return blocks
+
+
+def split_blocks(blocks: torch.Tensor, eval_blocks: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, held-out): evenly spaced held-out blocks, so every source of the corpus is represented."""
+    eval_blocks = min(eval_blocks, len(blocks) // 2)
+    held = torch.linspace(0, len(blocks) - 1, eval_blocks).round().long().unique()
+    keep = torch.ones(len(blocks), dtype=torch.bool)
+    keep[held] = False
+    return blocks[keep], blocks[held]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Masking and the loss
+
+def mask_tokens(input_ids, tokenizer, mask_prob=0.15, generator=None):
+    """BERT masking: pick mask_prob of the non-special tokens; of those 80% [MASK], 10% random, 10% kept."""
+    input_ids = input_ids.long()
+    labels = input_ids.clone()
+    special = torch.zeros_like(input_ids, dtype=torch.bool)
+    for token_id in tokenizer.all_special_ids:
+        special |= input_ids == token_id
+
+    # Which positions the model must predict.
+    chosen = torch.rand(input_ids.shape, generator=generator) < mask_prob
+    chosen &= ~special
+    labels[~chosen] = -100  # cross_entropy ignores -100
+
+    # One draw decides the fate of each chosen token: [MASK], a random token, or left as it is
+    # (so the model cannot learn that only [MASK] positions matter).
+    fate = torch.rand(input_ids.shape, generator=generator)
+    to_mask = chosen & (fate < 0.8)
+    to_random = chosen & (fate >= 0.8) & (fate < 0.9)
+    masked = input_ids.clone()
+    masked[to_mask] = tokenizer.mask_token_id
+    random_ids = torch.randint(len(tokenizer), input_ids.shape, generator=generator)
+    masked[to_random] = random_ids[to_random]
+    return masked, labels
+
+
+def mlm_loss(model, input_ids, attention_mask, labels):
+    """Masked-LM cross-entropy that runs the vocabulary head only at the ~15% masked positions."""
+    hidden = model.bert(input_ids, attention_mask=attention_mask).last_hidden_state  # [B, T, H]
+    where = labels != -100
+    # The head projects H -> 30,522: at every position it costs more than the whole Tiny encoder.
+    # Gathering the masked positions first (hidden[where]: [N, H]) skips ~85% of that work.
+    logits = model.cls(hidden[where])  # [N, V]
+    return F.cross_entropy(logits.float(), labels[where])
+
+
+@torch.no_grad()
+def heldout_loss(model, blocks, tokenizer, mask_prob=0.15, seed=EVAL_SEED, batch_size=64, acc=None) -> float:
+    """Masked-LM loss (nats per masked token) on `blocks`, masked the same way every call."""
+    ids, labels = mask_tokens(blocks, tokenizer, mask_prob, torch.Generator().manual_seed(seed))
+    device = acc.device if acc else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(ids), batch_size):
+        x, y = ids[i:i + batch_size].to(device), labels[i:i + batch_size].to(device)
+        n = int((y != -100).sum())
+        if n == 0:
+            continue
+        if acc:
+            with acc.autocast():
+                loss = mlm_loss(model, x, None, y)
+        else:
+            loss = mlm_loss(model, x, None, y)
+        total, count = total + loss.item() * n, count + n  # weight by masked tokens, not by batch
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def unigram_entropy(train_blocks, eval_input_ids, eval_labels, vocab_size) -> float:
+    """Cross-entropy (nats) of add-one-smoothed training token frequencies on the held-out masked targets.
+
+    The floor a model beats only by using context: it knows which words are common, nothing more.
+    """
+    assert eval_input_ids.shape == eval_labels.shape
+    counts = torch.bincount(train_blocks.flatten().long(), minlength=vocab_size).double() + 1.0
+    log_p = counts.log() - counts.sum().log()
+    targets = eval_labels[eval_labels != -100].long()
+    return float(-log_p[targets].mean())
+
+
+# ---------------------------------------------------------------------------------------------------
+# The training loop
+
+def build_model(size: str, vocab_size: int):
+    """A freshly initialised BertForMaskedLM of `size` with `vocab_size` tokens."""
+    from transformers import BertForMaskedLM
+    return BertForMaskedLM(parse_size(size).bert_config(vocab_size=vocab_size))
+
+
+def make_optimizer(model, lr, weight_decay):
+    """AdamW; biases and LayerNorm weights are not decayed (as in BERT)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 else decay).append(p)  # 1-d tensors: biases and LayerNorm
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def train_step(model, optimizer, scheduler, acc, input_ids, labels):
+    """One optimizer step on a masked batch; returns the loss (a tensor)."""
+    with acc.autocast():  # bf16 matmuls where enabled; the weights stay fp32
+        loss = mlm_loss(acc.unwrap_model(model), input_ids, None, labels)  # packed blocks: no padding mask
+    acc.backward(loss)
+    acc.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def _save_atomic(obj, path: Path):
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a crash mid-save leaves the previous checkpoint intact
+
+
+def pretrain(config: PretrainConfig, *, force=False, quiet=False, on_eval=None, checkpoint_every=200) -> Path:
+    """Pre-train a student with masked LM; returns runs/pretrain/<key>/ (a BertForMaskedLM + tokenizer).
+
+    `on_eval(step, train_loss, heldout_loss)` is called at each evaluation (for live plots). An
+    interrupted run resumes from its last checkpoint when called again with the same config.
+    """
+    return stage("pretrain", config, lambda work: _train(config, work, quiet, on_eval, checkpoint_every), force=force)
+
+
+def _train(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_every: int) -> dict:
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    # Data: tokenize once (cached), hold out evenly spaced blocks, mask the held-out set once.
+    tokenizer = get_tokenizer(config.vocab_size, config.corpus)
+    blocks = tokenize_corpus(config.corpus, tokenizer, config.block_size)
+    train_blocks, eval_blocks = split_blocks(blocks, config.eval_blocks)
+    eval_ids, eval_labels = mask_tokens(eval_blocks, tokenizer, config.mask_prob, torch.Generator().manual_seed(EVAL_SEED))
+    baseline = unigram_entropy(train_blocks, eval_ids, eval_labels, len(tokenizer))
+
+    gen = seed_everything(config.seed)  # seeds the init and dropout; `gen` drives batches and masking
+    acc = accelerator(bf16=config.bf16)
+    model = build_model(config.size, len(tokenizer))
+    optimizer = make_optimizer(model, config.lr, config.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_frac * config.steps), config.steps)
+    model, optimizer = acc.prepare(model, optimizer)
+    if config.compile:
+        # Compile only the encoder: its shapes are fixed ([B, T]); the head sees a different number of
+        # masked positions every step and would recompile. Module.compile() keeps state_dict names.
+        acc.unwrap_model(model).bert.compile()
+
+    state = {"step": 0, "curve": [], "eval_curve": [], "tokens_seen": 0, "train_s": 0.0, "smooth": None}
+    ckpt = work / "checkpoint.pt"
+    if ckpt.exists():  # resume: weights, optimizer moments, schedule, and every random state
+        saved = torch.load(ckpt, weights_only=False)
+        acc.unwrap_model(model).load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        gen.set_state(saved["gen"])
+        torch.set_rng_state(saved["torch_rng"])
+        if saved.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        state = saved["state"]
+
+    def save_checkpoint():
+        _save_atomic({"model": acc.unwrap_model(model).state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict(), "gen": gen.get_state(),
+                      "torch_rng": torch.get_rng_state(),  # dropout draws from the global RNG
+                      "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                      "state": state}, ckpt)
+
+    model.train()
+    bar = tqdm(total=config.steps, initial=state["step"], disable=quiet, desc=f"pretrain {config.size}")
+    started = time.time() - state["train_s"]
+    while state["step"] < config.steps:
+        # nanoGPT-style batches: random blocks, drawn from the seeded generator.
+        idx = torch.randint(len(train_blocks), (config.batch_size,), generator=gen)
+        x, y = mask_tokens(train_blocks[idx], tokenizer, config.mask_prob, gen)
+        loss = train_step(model, optimizer, scheduler, acc, x.to(acc.device), y.to(acc.device))
+
+        state["step"] += 1
+        step = state["step"]
+        state["tokens_seen"] += x.numel()
+        last = loss.item()  # the one sync with the device per step
+        smooth = state["smooth"] = last if state["smooth"] is None else 0.95 * state["smooth"] + 0.05 * last
+        if step % 10 == 0 or step == config.steps:
+            state["curve"].append({"step": step, "loss": round(smooth, 4)})
+        bar.update(1)
+        bar.set_postfix(loss=f"{smooth:.3f}")
+        evaluated = step % config.eval_every == 0 or step == config.steps
+        if evaluated:
+            held = heldout_loss(acc.unwrap_model(model), eval_blocks, tokenizer, config.mask_prob, acc=acc)
+            state["eval_curve"].append({"step": step, "heldout_loss": round(held, 4)})
+            bar.set_postfix(loss=f"{smooth:.3f}", heldout=f"{held:.3f}")
+        state["train_s"] = time.time() - started
+        if step % checkpoint_every == 0 or step == config.steps:
+            save_checkpoint()
+        if on_eval and evaluated:  # after the checkpoint: a notebook may interrupt here and lose nothing
+            on_eval(step, smooth, held)
+    bar.close()
+
+    # The artifact: a plain BertForMaskedLM + tokenizer that AutoModelForMaskedLM/AutoTokenizer load.
+    final = acc.unwrap_model(model)
+    final.save_pretrained(work)
+    tokenizer.save_pretrained(work)
+    ckpt.unlink(missing_ok=True)
+    return {"heldout_loss": state["eval_curve"][-1]["heldout_loss"], "unigram_entropy": round(baseline, 4), "curve": state["curve"],
+            "eval_curve": state["eval_curve"], "tokens_seen": state["tokens_seen"],
+            "train_tokens": int(train_blocks.numel()), "params": sum(p.numel() for p in final.parameters()),
+            "steps": config.steps, "train_s": round(state["train_s"], 2),
+            "tokens_per_s": round(state["tokens_seen"] / max(state["train_s"], 1e-9), 1)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Using the student
+
+def load_student(path):
+    """The pre-trained BertForMaskedLM saved in `path`."""
+    from transformers import BertForMaskedLM
+    return BertForMaskedLM.from_pretrained(path)
+
+
+@torch.no_grad()
+def fill_mask(model_or_path, text: str, top_k=5, tokenizer=None) -> list[list[tuple[str, float]]]:
+    """The student's top_k guesses (token, probability) for each [MASK] in `text`."""
+    from transformers import AutoTokenizer
+    if isinstance(model_or_path, (str, Path)):
+        tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_or_path)
+        model = load_student(model_or_path)
+    else:
+        model = model_or_path
+    if tokenizer is None:
+        raise ValueError("pass tokenizer= along with a model object")
+    enc = tokenizer(text.replace("[MASK]", tokenizer.mask_token), return_tensors="pt")
+    model.eval()
+    logits = model(**enc.to(model.device)).logits[0]
+    where = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
+    out = []
+    for pos in where.tolist():
+        probs = logits[pos].float().softmax(-1)
+        p, ids = probs.topk(top_k)
+        out.append([(tokenizer.convert_ids_to_tokens(i), round(float(q), 4)) for i, q in zip(ids.tolist(), p)])
+    return out
