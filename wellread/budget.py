@@ -39,7 +39,7 @@ BUDGETS = {
     "smoke": Budget("smoke", pretrain_steps=30, pretrain_batch=16, train_examples=512, eval_examples=256,
                     teacher_epochs=1, finetune_epochs=1, transfer_examples=1024, distill_epochs=1),
     # The default: all stages for one small student in about 20 minutes on a 2-core laptop CPU.
-    "classroom": Budget("classroom", pretrain_steps=1500, compile=True),
+    "classroom": Budget("classroom", pretrain_steps=1500),
     # A GPU with internet: hub data, paper-scale steps (the paper pre-trained for 1M steps).
     "paper": Budget("paper", pretrain_steps=100_000, pretrain_batch=256, block_size=128, pretrain_lr=1e-4,
                     max_len=128, teacher_epochs=3, teacher_lr=2e-5, finetune_epochs=4, finetune_lr=1e-4, truncated_lr=3e-5,
