@@ -96,12 +96,12 @@ def naive(size, data, warmup) -> float:
 def wellread(size, data, warmup, compile) -> float:
     seed_everything(0)
     acc = accelerator(bf16=True)
-    model = pretrain.build_model(size.short, VOCAB)
+    model = pretrain.MaskedOnlyLM(pretrain.build_model(size.short, VOCAB))
     opt = pretrain.make_optimizer(model, 1e-4, 0.01)
     sched = get_linear_schedule_with_warmup(opt, 0, 10 ** 6)
     model, opt = acc.prepare(model, opt)
     if compile:
-        acc.unwrap_model(model).bert.compile()
+        acc.unwrap_model(model).mlm.bert.compile()
     model.train()
     return time_steps(lambda x, y: pretrain.train_step(model, opt, sched, acc, x, y), data, warmup)
 

@@ -183,6 +183,17 @@ def mlm_loss(model, input_ids, attention_mask, labels):
     return F.cross_entropy(logits.float(), labels[where])
 
 
+class MaskedOnlyLM(torch.nn.Module):
+    """A BertForMaskedLM whose forward is `mlm_loss`, so data-parallel wrappers see the whole step."""
+
+    def __init__(self, mlm):
+        super().__init__()
+        self.mlm = mlm
+
+    def forward(self, input_ids, labels, attention_mask=None):
+        return mlm_loss(self.mlm, input_ids, attention_mask, labels)
+
+
 @torch.no_grad()
 def heldout_loss(model, blocks, tokenizer, mask_prob=0.15, seed=EVAL_SEED, batch_size=64, acc=None) -> float:
     """Masked-LM loss (nats per masked token) on `blocks`, masked the same way every call."""
@@ -239,7 +250,7 @@ def make_optimizer(model, lr, weight_decay):
 def train_step(model, optimizer, scheduler, acc, input_ids, labels):
     """One optimizer step on a masked batch; returns the loss (a tensor)."""
     with acc.autocast():  # bf16 matmuls where enabled; the weights stay fp32
-        loss = mlm_loss(acc.unwrap_model(model), input_ids, None, labels)  # packed blocks: no padding mask
+        loss = model(input_ids, labels)  # packed blocks: no padding mask
     acc.backward(loss)
     acc.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
@@ -276,20 +287,21 @@ def _train(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_
 
     gen = seed_everything(config.seed)  # seeds the init and dropout; `gen` drives batches and masking
     acc = accelerator(bf16=config.bf16)
-    model = build_model(config.size, len(tokenizer))
+    student = build_model(config.size, len(tokenizer))
+    model = MaskedOnlyLM(student)
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_frac * config.steps), config.steps)
     model, optimizer = acc.prepare(model, optimizer)
     if config.compile:
         # Compile only the encoder: its shapes are fixed ([B, T]); the head sees a different number of
         # masked positions every step and would recompile. Module.compile() keeps state_dict names.
-        acc.unwrap_model(model).bert.compile()
+        student.bert.compile()
 
     state = {"step": 0, "curve": [], "eval_curve": [], "tokens_seen": 0, "train_s": 0.0, "smooth": None}
     ckpt = work / "checkpoint.pt"
     if ckpt.exists():  # resume: weights, optimizer moments, schedule, and every random state
         saved = torch.load(ckpt, weights_only=False)
-        acc.unwrap_model(model).load_state_dict(saved["model"])
+        student.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         gen.set_state(saved["gen"])
@@ -299,7 +311,7 @@ def _train(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_
         state = saved["state"]
 
     def save_checkpoint():
-        _save_atomic({"model": acc.unwrap_model(model).state_dict(), "optimizer": optimizer.state_dict(),
+        _save_atomic({"model": student.state_dict(), "optimizer": optimizer.state_dict(),
                       "scheduler": scheduler.state_dict(), "gen": gen.get_state(),
                       "torch_rng": torch.get_rng_state(),  # dropout draws from the global RNG
                       "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
@@ -325,7 +337,7 @@ def _train(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_
         bar.set_postfix(loss=f"{smooth:.3f}")
         evaluated = step % config.eval_every == 0 or step == config.steps
         if evaluated:
-            held = heldout_loss(acc.unwrap_model(model), eval_blocks, tokenizer, config.mask_prob, acc=acc)
+            held = heldout_loss(student, eval_blocks, tokenizer, config.mask_prob, acc=acc)
             state["eval_curve"].append({"step": step, "heldout_loss": round(held, 4)})
             bar.set_postfix(loss=f"{smooth:.3f}", heldout=f"{held:.3f}")
         state["train_s"] = time.time() - started
@@ -336,7 +348,7 @@ def _train(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_
     bar.close()
 
     # The artifact: a plain BertForMaskedLM + tokenizer that AutoModelForMaskedLM/AutoTokenizer load.
-    final = acc.unwrap_model(model)
+    final = student
     final.save_pretrained(work)
     tokenizer.save_pretrained(work)
     ckpt.unlink(missing_ok=True)
