@@ -19,6 +19,7 @@ INSTALL_DIR = "~/wellread"   # a clone, not a wheel: the offline data pack needs
 
 NOTEBOOKS = ["00_students", "01_pretraining", "02_teacher", "03_distillation", "04_pretrained_distillation",
              "05_what_matters", "06_paper_scale"]
+TOUR = NOTEBOOKS[:6]  # `wellread tour`: 0-5; notebook 6 is for a GPU with internet (offline it runs stand-ins)
 
 # How much of the 6x4 latency grid notebook 0 measures, per budget (seconds on a 2-core laptop:
 # smoke ~10 s, classroom ~2-3 min; cached per machine afterwards).

@@ -315,3 +315,81 @@ def results_heatmap(df, method: str, value: str = "test_acc") -> go.Figure:
     values = {(int(l), int(h)): float(v) for (l, h), v in part.items()}
     return size_grid(values, title=f"{METHOD_LABELS.get(method, method)}: {value.replace('_', ' ')}",
                      colorbar=value, text={k: f"{v:.3f}" for k, v in values.items()})
+
+
+# ---------------------------------------------------------------------------------------------------
+# The reproduction grid (benchmarks/reproduce.py -> data/results/results.csv) and notebook 5's own runs
+
+_NUMERIC = ("seed", "val_acc", "test_acc", "val_f1", "test_f1", "params", "latency_ms", "wall_s")
+ANALYSES = {"transfer": ("transfer_size", "transfer examples", True),
+            "domain": ("domain", "transfer text", False),
+            "labels": ("labels", "labeled examples", True),
+            "pretrain_steps": ("pretrain_steps", "pre-training steps", True)}
+
+
+def results_frame(rows):
+    """Rows (dicts, e.g. read from the CSV as strings, or a DataFrame) -> a typed DataFrame with
+    `analysis` and `x` parsed from `setting` ("default", "transfer=5000", "domain=glosses", ...)."""
+    import pandas as pd
+    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    if df.empty:
+        return df
+    for col in _NUMERIC:
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    setting = df["setting"].fillna("default").astype(str) if "setting" in df else pd.Series("default", index=df.index)
+    df["analysis"] = setting.str.split("=").str[0].where(setting.str.contains("="), "default")
+    df["x"] = setting.str.split("=", n=1).str[1]
+    numeric_x = pd.to_numeric(df["x"], errors="coerce")
+    df["x"] = numeric_x.where(numeric_x.notna(), df["x"])
+    return df
+
+
+def _layers(size) -> int | None:
+    try:
+        return parse_size(size, off_grid=True).layers
+    except ValueError:
+        return None
+
+
+def _params(size) -> float:
+    try:
+        return parse_size(size, off_grid=True).mlm_params
+    except ValueError:
+        return float("inf")
+
+
+def methods_by_size(df, metric: str = "test_acc", title: str = "Test accuracy by student size and method") -> go.Figure:
+    """Grouped bars: one group per size (ordered by parameters), one bar per method, mean ± std over seeds."""
+    order = sorted(df["size"].unique(), key=_params)
+    fig = go.Figure()
+    for method in [m for m in METHOD_LABELS if m in set(df["method"])]:
+        stats = df[df["method"] == method].groupby("size")[metric].agg(["mean", "std", "count"]).reindex(order)
+        fig.add_trace(go.Bar(name=METHOD_LABELS[method], x=order, y=stats["mean"], marker_color=METHOD_COLORS[method],
+                             error_y=dict(type="data", array=stats["std"].fillna(0), visible=bool((stats["count"] > 1).any()))))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title=metric.replace("_", " "))
+    fig.update_xaxes(title="student (ordered by parameters)")
+    return _layout(fig, title, height=420)
+
+
+def results_figures(rows, metric: str = "test_acc", source: str = "") -> dict:
+    """Figures for whatever the rows hold: "methods" (the main grid) and one per analysis present."""
+    import pandas as pd
+    df = results_frame(rows)
+    figures = {}
+    if df.empty:
+        return figures
+    suffix = f" — {source}" if source else ""
+    # the truncated teacher ran with several depths: keep the one as deep as the student it stands beside
+    same_depth = pd.Series([a == "default" or _layers(s) == x for s, a, x in zip(df["size"], df["analysis"], df["x"])],
+                           index=df.index)
+    main = df[df["analysis"].isin(["default", "layers"]) & same_depth]
+    if not main.empty:
+        figures["methods"] = methods_by_size(main, metric, title="Methods by student size" + suffix)
+    for key, (name, x_title, log_x) in ANALYSES.items():
+        part = df[df["analysis"] == key]
+        if not part.empty:
+            figures[name] = experiment(part, "x", metric, title=f"{x_title.capitalize()}{suffix}", log_x=log_x,
+                                       x_title=x_title)
+    return figures

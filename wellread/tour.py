@@ -5,13 +5,15 @@ import json
 import time
 from pathlib import Path
 
-from .lessons import NOTEBOOKS
+from .lessons import NOTEBOOKS, TOUR
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def _resolve(names) -> list[str]:
     if names is None:
+        return list(TOUR)
+    if names == "all":
         return list(NOTEBOOKS)
     out = []
     for name in ([names] if isinstance(names, str) else names):
@@ -37,6 +39,8 @@ def run_notebooks(names=None, budget: str = "classroom", student="tiny", seed: i
                   html: bool = True, quiet: bool = False, parameters: dict | None = None,
                   kernel_name: str = "python3") -> Path:
     """Execute notebooks in order with papermill (BUDGET, STUDENT, SEED, OUT_DIR passed), cwd notebooks/.
+
+    `names`: None = notebooks 0-5 (lessons.TOUR), "all" = 0-6, or a list of names or numbers ("03", 4).
 
     Each executed notebook (and, with `html`, its HTML export) is written to `out_dir` (default
     runs/tour/<YYYYmmdd-HHMMSS>/) with the JSON summary it writes; returns `out_dir`. A failing
