@@ -1,4 +1,6 @@
-"""Fine-tuning, teacher logits, distillation and the five recipes, at the smoke budget on the real pack."""
+"""Fine-tuning, teacher logits, distillation and the five recipes, at the smoke budget on the real pack.
+
+They use the session's scratch runs folder (conftest), so stages are shared with the notebook tests."""
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -10,14 +12,6 @@ from wellread.recipes import METHODS, run, transfer_set
 from wellread.teacher import load_teacher_logits
 
 TINY = dict(train_examples=96, eval_examples=64, epochs=1, batch_size=16)
-
-
-@pytest.fixture(autouse=True)
-def runs(tmp_path_factory, monkeypatch):
-    # one runs/ for the module, so the recipes share the teacher and the pre-trained student
-    folder = tmp_path_factory.getbasetemp() / "training-runs"
-    monkeypatch.setenv("WELLREAD_RUNS", str(folder))
-    return folder
 
 
 def test_finetune_is_deterministic_and_round_trips_through_plain_transformers():
