@@ -118,9 +118,9 @@ def check_accuracy(fn) -> bool:
                 got = float(got)
             except Exception:
                 raise _Hint(f"return one number (a float), got {type(got).__name__}")
-            if abs(got - 100 * want) < 1e-6 and want > 0:
+            if abs(got - 100 * want) < 1e-3 and want > 0:
                 raise _Hint("return a fraction in [0, 1], not a percentage")
-            if abs(got - want) > 1e-6:
+            if abs(got - want) > 1e-5:
                 raise _Hint(f"got {got:.4f}, expected {want:.4f} on {n} rows of {k} classes — predict with "
                             "argmax over the LAST dimension (classes), compare with labels, then average")
     return _run("accuracy", body)

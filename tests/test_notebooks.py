@@ -1,0 +1,213 @@
+"""The notebooks: stored clean, well-formed, and executed end to end at the smoke budget with papermill.
+
+Execution shares one runs dir per test session, so later notebooks reuse earlier artifacts (as a learner's
+would); each notebook still runs alone (`pytest -k 04`) by computing what it is missing.
+Set WELLREAD_SKIP_NOTEBOOKS=1 to skip execution (the static checks still run).
+"""
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from wellread import lessons, tour
+from wellread.budget import get_budget
+from wellread.recipes import METHODS
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+SMOKE = get_budget("smoke")
+
+
+def _read(name):
+    return nbformat.read(str(NOTEBOOK_DIR / f"{name}.ipynb"), as_version=4)
+
+
+def _parameters_cell(nb):
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, "exactly one cell tagged 'parameters'"
+    return cells[0]
+
+
+# --------------------------------------------------------------------------------------------- static checks
+
+def test_the_sequence_is_complete():
+    assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == lessons.NOTEBOOKS
+
+
+@pytest.mark.parametrize("name", lessons.NOTEBOOKS)
+def test_stored_without_outputs(name):
+    nb = _read(name)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{name}: strip outputs before committing"
+        assert "papermill" not in cell.metadata and "execution" not in cell.metadata
+    assert "papermill" not in nb.metadata and "widgets" not in nb.metadata
+
+
+@pytest.mark.parametrize("name", lessons.NOTEBOOKS)
+def test_first_cell_is_the_install_cell(name):
+    first = _read(name).cells[0]
+    assert first.cell_type == "code" and first.source == lessons.install_cell()
+
+
+@pytest.mark.parametrize("name", lessons.NOTEBOOKS)
+def test_parameters_cell(name):
+    nb = _read(name)
+    cell = _parameters_cell(nb)
+    names = set(re.findall(r"^([A-Z_]+)\s*=", cell.source, flags=re.M))
+    assert {"BUDGET", "STUDENT", "SEED", "OUT_DIR"} <= names
+    compile(cell.source, "parameters", "exec")
+    assert nb.cells.index(cell) < 4, "parameters come first, derived values in a later cell"
+
+
+@pytest.mark.parametrize("name", lessons.NOTEBOOKS)
+def test_structure(name):
+    nb = _read(name)
+    assert 10 <= len(nb.cells) <= 25, f"{name}: {len(nb.cells)} cells"
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    text = "\n".join(code)
+    first_wellread = text.index("import wellread")
+    assert all(m.start() > first_wellread for m in re.finditer(r"^(import torch|from torch)", text, flags=re.M)), \
+        "import wellread (it sets OMP_WAIT_POLICY) before torch"
+    assert "interact(" not in text and "interactive(" not in text, "papermill hangs on interact"
+    assert "lessons.setup(" in text and ("lesson.save(" in text or "save_summary(" in text)
+    assert f'"{name}"' in text, "the summary is named after the notebook"
+
+
+@pytest.mark.parametrize("name", ["01_pretraining", "02_teacher", "03_distillation", "04_pretrained_distillation"])
+def test_exercises_have_a_stub_a_check_and_a_hidden_solution(name):
+    nb = _read(name)
+    stubs = [c for c in nb.cells if c.cell_type == "code" and "raise NotImplementedError" in c.source]
+    solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert stubs and len(solutions) == len(stubs)
+    for stub, solution in zip(stubs, solutions):
+        assert "exercises.check_" in stub.source and "exercises.check_" in solution.source
+        assert solution.metadata["jupyter"]["source_hidden"] is True
+        assert nb.cells.index(solution) == nb.cells.index(stub) + 1
+
+
+# --------------------------------------------------------------------------------------------- execution
+
+pytestmark_exec = pytest.mark.skipif(os.environ.get("WELLREAD_SKIP_NOTEBOOKS") == "1",
+                                     reason="WELLREAD_SKIP_NOTEBOOKS=1")
+TIMINGS = {}
+
+
+@pytest.fixture(scope="session")
+def executed(tmp_path_factory):
+    """Runs dir + output dir shared by the session; the hub is off so notebook 6 takes its offline path."""
+    root = tmp_path_factory.mktemp("notebooks")
+    saved = {k: os.environ.get(k) for k in ("WELLREAD_RUNS", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    os.environ.update({"WELLREAD_RUNS": str(root / "runs"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    yield root / "out"
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    if TIMINGS:
+        print("\nsmoke execution times: " + ", ".join(f"{k} {v:.0f} s" for k, v in TIMINGS.items())
+              + f" (total {sum(TIMINGS.values()):.0f} s)")
+
+
+def _execute(name, out_dir) -> dict:
+    started = time.time()
+    tour.run_notebooks([name], budget="smoke", student="tiny", seed=0, out_dir=out_dir, html=False, quiet=True)
+    TIMINGS[name] = time.time() - started
+    return json.loads((out_dir / f"{name}.json").read_text())
+
+
+def _acc(value):
+    assert 0.0 <= value <= 1.0
+    return value
+
+
+@pytestmark_exec
+def test_00_students(executed):
+    n = _execute("00_students", executed)["numbers"]
+    assert n["student"] == "L2/H128" and n["sizes_measured"] >= 4
+    assert n["latency"]["L12/H768"]["speedup_batch1"] == pytest.approx(1.0)
+    assert n["student_speedup_batch1"] > 1 and 0.5 < n["student_embedding_share"] < 1
+    assert json.loads((Path(os.environ["WELLREAD_RUNS"]) / "student.json").read_text())["student"] == "L2/H128"
+
+
+@pytestmark_exec
+def test_01_pretraining(executed):
+    n = _execute("01_pretraining", executed)["numbers"]
+    assert n["steps"] == SMOKE.pretrain_steps
+    assert n["heldout_loss"] < n["initial_loss"], "pre-training lowered the held-out loss"
+    assert 9.5 < n["initial_loss"] < 11.5  # ~ ln(30522) at random init
+    assert 0 < n["unigram_entropy"] < n["initial_loss"]
+    assert n["embedding_share_small_vocab"] < n["embedding_share"] < 1
+    assert n["exercise_solution_ok"] is True
+
+
+@pytestmark_exec
+def test_02_teacher(executed):
+    n = _execute("02_teacher", executed)["numbers"]
+    _acc(n["teacher_val_acc"]), _acc(n["teacher_test_acc"])
+    assert n["my_accuracy_val"] == pytest.approx(n["teacher_val_acc"], abs=1e-6)
+    assert n["movies_shared_between_splits"] == 0
+    assert n["transfer_examples"] == SMOKE.transfer_examples + SMOKE.train_examples
+    assert 0.5 <= n["mean_confidence_unlabeled"] <= 1 and n["exercise_solution_ok"] is True
+
+
+@pytestmark_exec
+def test_03_distillation(executed):
+    n = _execute("03_distillation", executed)["numbers"]
+    for key in ("basic_test_acc", "basic_val_acc", "d_test_acc", "d_val_acc", "teacher_test_acc"):
+        _acc(n[key])
+    assert n["exercise_softmax_ok"] is True and n["exercise_loss_ok"] is True
+
+
+@pytestmark_exec
+def test_04_pretrained_distillation(executed):
+    n = _execute("04_pretrained_distillation", executed)["numbers"]
+    assert set(n["methods"]) == set(METHODS)
+    for m in n["methods"].values():
+        _acc(m["test_acc"]), _acc(m["val_acc"])
+        assert m["latency_ms"] > 0 and m["params"] > 0 and m["seeds"] == 1
+    assert n["teacher_latency_ms"] > 0 and n["exercise_solution_ok"] is True
+
+
+@pytestmark_exec
+def test_05_what_matters(executed):
+    n = _execute("05_what_matters", executed)["numbers"]
+    assert n["runs"] == len(n["results"]) == 4 + 4 + 4 + 6
+    settings = {r["setting"] for r in n["results"]}
+    assert {"domain=glosses", "domain=movie", "default"} <= settings
+    assert {r["size"] for r in n["results"] if r["setting"] == "default"} == {"L2/H128", "L4/H128", "L2/H256"}
+    for r in n["results"]:
+        _acc(r["test_acc"])
+    assert n["committed_grid_rows"] == (0 if lessons.results_grid() is None else len(lessons.results_grid()))
+
+
+@pytestmark_exec
+def test_06_paper_scale_offline(executed):
+    n = _execute("06_paper_scale", executed)["numbers"]
+    assert n["hub"] is False and n["online"] is False and n["source"] == "embedded"
+    for key in ("teacher_test_acc", "pf_test_acc", "pd_test_acc"):
+        _acc(n[key])
+
+
+@pytestmark_exec
+def test_html_export_keeps_the_figures_offline(executed):
+    name = "01_pretraining"
+    if not (executed / f"{name}.ipynb").exists():
+        _execute(name, executed)
+    html = tour.export_html(executed / f"{name}.ipynb").read_text()
+    figures = html.count('class="plotly-graph-div"')
+    assert figures >= 4 and html.count("Plotly.newPlot(") >= figures
+    assert html.count("plotly.js v") >= 1, "plotly.js is embedded (the HTML works with no internet)"
+    assert not re.search(r'<script[^>]+src="https?://cdn\.plot\.ly', html), "no CDN needed to view it"
+
+
+@pytestmark_exec
+def test_summary_table_lists_every_executed_notebook(executed):
+    table = tour.summary_table(executed)
+    ran = {p.stem for p in executed.glob("*.json") if p.stem != "timings"}
+    assert set(table["notebook"]) == ran and len(table) > len(ran)
