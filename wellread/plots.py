@@ -112,6 +112,7 @@ def glue_scores(df, tasks=("GLUE", "SST-2", "MNLI-m", "QNLI", "MRPC")) -> go.Fig
     fig = go.Figure()
     for model in dict.fromkeys(df["model"]):
         part = df[(df["model"] == model) & (df["task"].isin(tasks))]
+        part = part[~part["metric"].astype(str).str.startswith("average")]  # BERT-Base's paper average is not the GLUE score
         part = part.drop_duplicates("task")  # the first metric per task (accuracy / F1 / score)
         fig.add_trace(go.Bar(name=model, x=part["task"], y=part["value"].astype(float),
                              text=part["value"].astype(float), texttemplate="%{text:.1f}",
