@@ -114,9 +114,10 @@ def executed(tmp_path_factory):
               + f" (total {sum(TIMINGS.values()):.0f} s)")
 
 
-def _execute(name, out_dir) -> dict:
+def _execute(name, out_dir, **parameters) -> dict:
     started = time.time()
-    tour.run_notebooks([name], budget="smoke", student="tiny", seed=0, out_dir=out_dir, html=False, quiet=True)
+    tour.run_notebooks([name], budget="smoke", student="tiny", seed=0, out_dir=out_dir, html=False, quiet=True,
+                       parameters=parameters)
     TIMINGS[name] = time.time() - started
     return json.loads((out_dir / f"{name}.json").read_text())
 
@@ -176,7 +177,9 @@ def test_04_pretrained_distillation(executed):
 
 @pytestmark_exec
 def test_05_what_matters(executed):
-    n = _execute("05_what_matters", executed)["numbers"]
+    # depth_width is off by default (two more pre-trainings at classroom); exercise it here
+    n = _execute("05_what_matters", executed,
+                 EXPERIMENTS=["transfer_size", "domain", "labels", "depth_width"])["numbers"]
     assert n["runs"] == len(n["results"]) == 4 + 4 + 4 + 6
     settings = {r["setting"] for r in n["results"]}
     assert {"domain=glosses", "domain=movie", "default"} <= settings
