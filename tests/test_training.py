@@ -63,3 +63,8 @@ def test_every_recipe_runs_at_the_smoke_budget(method):
 def test_unknown_method_names_the_valid_ones():
     with pytest.raises(ValueError, match="basic"):
         run("magic", "tiny", "smoke")
+
+
+def test_a_truncated_teacher_cannot_have_more_layers_than_the_teacher():
+    with pytest.raises(ValueError, match="valid: 1..6"):
+        run("truncated", "tiny", "smoke", layers=8)

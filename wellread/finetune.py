@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertForSequenceClassification
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, BertForSequenceClassification
 from transformers import get_linear_schedule_with_warmup
 
 from . import cache, data
@@ -50,7 +50,12 @@ def build_classifier(init: str, size: str = "tiny", layers: int | None = None, n
     if init == "random":
         model = BertForSequenceClassification(parse_size(size).bert_config(num_labels=num_labels))
         return model, data.load_tokenizer()
-    extra = {"num_hidden_layers": layers} if layers else {}
+    extra = {}
+    if layers:
+        available = AutoConfig.from_pretrained(init).num_hidden_layers
+        if not 1 <= layers <= available:
+            raise ValueError(f"cannot keep {layers} layers of {init}: it has {available} (valid: 1..{available})")
+        extra["num_hidden_layers"] = layers
     model = AutoModelForSequenceClassification.from_pretrained(init, num_labels=num_labels, **extra)
     has_tokenizer = not Path(init).is_dir() or (Path(init) / "tokenizer_config.json").exists()
     tokenizer = AutoTokenizer.from_pretrained(init) if has_tokenizer else data.load_tokenizer()
