@@ -32,12 +32,15 @@ def _run(args) -> None:
 
 
 def _tour(args) -> None:
-    from .tour import run_notebooks, summary_table
+    from .tour import methods_table, run_notebooks
     started = time.time()
     out = run_notebooks(budget=args.budget, student=args.student, seed=args.seed, out_dir=args.out,
                         html=not args.no_html, quiet=args.quiet)
-    table = summary_table(out)
-    print(table.to_string(index=False) if hasattr(table, "to_string") else table)
+    table = methods_table(out)
+    if table is not None:
+        print(f"\nStudent {args.student}, budget {args.budget}, seed {args.seed} (accuracy on the RT split by movie; "
+              "latency: one sequence on this CPU)")
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(f"\nThe tour took {time.time() - started:.0f} s. Report: {out} (open the .html files in a browser)")
 
 

@@ -91,3 +91,20 @@ def summary_table(out_dir):
         _flatten("", summary["numbers"], flat)
         rows += [{"notebook": summary.get("notebook", path.stem), "key": k, "value": v} for k, v in flat.items()]
     return pd.DataFrame(rows, columns=["notebook", "key", "value"])
+
+
+def methods_table(out_dir):
+    """The tour's headline: each method's accuracy and CPU latency for the chosen student (from notebook 4)."""
+    import pandas as pd
+    path = Path(out_dir) / "04_pretrained_distillation.json"
+    if not path.exists():
+        return None
+    numbers = json.loads(path.read_text())["numbers"]
+    rows = [{"method": method, **{k: v[k] for k in ("val_acc", "test_acc", "latency_ms", "params") if k in v}}
+            for method, v in numbers["methods"].items()]
+    teacher = Path(out_dir) / "02_teacher.json"
+    if teacher.exists():
+        t = json.loads(teacher.read_text())["numbers"]
+        rows.append({"method": "teacher", "val_acc": t.get("teacher_val_acc"), "test_acc": t.get("teacher_test_acc"),
+                     "latency_ms": numbers.get("teacher_latency_ms"), "params": t.get("teacher_params")})
+    return pd.DataFrame(rows)
