@@ -23,7 +23,8 @@ class Budget:
     # student fine-tuning (basic, PF, truncated teacher, and the optional step after D/PD)
     finetune_epochs: float = 3.0
     finetune_lr: float = 5e-4
-    truncated_lr: float = 1e-4      # the truncated teacher starts from weights pre-trained at scale
+    truncated_lr: float = 1e-4      # the truncated teacher starts from weights pre-trained at scale...
+    truncated_epochs: float = 1.0   # ...and needs fewer epochs
     # distillation on unlabeled transfer text
     transfer_examples: int | None = 40_000
     distill_epochs: float = 2.0
@@ -42,7 +43,7 @@ BUDGETS = {
     "classroom": Budget("classroom", pretrain_steps=1500),
     # A GPU with internet: hub data, paper-scale steps (the paper pre-trained for 1M steps).
     "paper": Budget("paper", pretrain_steps=100_000, pretrain_batch=256, block_size=128, pretrain_lr=1e-4,
-                    max_len=128, teacher_epochs=3, teacher_lr=2e-5, finetune_epochs=4, finetune_lr=1e-4, truncated_lr=3e-5,
+                    max_len=128, teacher_epochs=3, teacher_lr=2e-5, finetune_epochs=4, finetune_lr=1e-4, truncated_lr=3e-5, truncated_epochs=3,
                     transfer_examples=None, distill_epochs=4, distill_lr=1e-4, source="hub"),
 }
 

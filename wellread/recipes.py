@@ -63,19 +63,21 @@ def teacher(budget: str | Budget = "classroom", *, model="embedded", force=False
 
 
 def transfer_set(budget: str | Budget = "classroom", *, transfer="movie", transfer_examples=None,
-                 teacher_path=None, force=False, quiet=False) -> Path:
+                 include_train=True, teacher_path=None, force=False, quiet=False) -> Path:
     """The teacher's logits over the transfer set (plus the task's training inputs)."""
     b = get_budget(budget)
     teacher_path = teacher_path or teacher(b, quiet=quiet)
     n = transfer_examples if transfer_examples is not None else b.transfer_examples
-    return teacher_logits(LogitsConfig(teacher=str(teacher_path), transfer=transfer, transfer_examples=n,
-                                       source=b.source, train_examples=b.train_examples, max_len=b.max_len),
-                          force=force, quiet=quiet)
+    config = LogitsConfig(teacher=str(teacher_path), transfer=transfer, transfer_examples=n,
+                          include_train=include_train, source=b.source, train_examples=b.train_examples,
+                          max_len=b.max_len)
+    return teacher_logits(config, force=force, quiet=quiet)
 
 
 def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, layers: int = 2,
         finetune_after: bool = False, temperature: float = 1.0, alpha: float = 0.0, transfer="movie",
-        transfer_examples: int | None = None, corpus="general", quiet=False, **overrides) -> Result:
+        transfer_examples: int | None = None, include_train=True, corpus="general", quiet=False,
+        **overrides) -> Result:
     """Run one of METHODS for one student size and seed; every stage is cached."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {list(METHODS)}")
@@ -83,10 +85,10 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
     size = parse_size(size)
     stages = []  # (name, folder) of the student's own stages, for wall time and curves
 
-    def tune(init, layers=None, lr=b.finetune_lr) -> Path:
+    def tune(init, layers=None, lr=b.finetune_lr, epochs=b.finetune_epochs) -> Path:
         config = FinetuneConfig(init=str(init), size=size.short, layers=layers, source=b.source,
                                 train_examples=b.train_examples, eval_examples=b.eval_examples,
-                                epochs=b.finetune_epochs, lr=lr, batch_size=b.batch_size, max_len=b.max_len,
+                                epochs=epochs, lr=lr, batch_size=b.batch_size, max_len=b.max_len,
                                 bf16=b.bf16, seed=seed)
         return finetune(config, quiet=quiet)
 
@@ -96,9 +98,10 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
     if method in ("basic", "pf"):
         stages.append(("finetune", tune(init)))
     elif method == "truncated":
-        stages.append(("finetune", tune(base_teacher(), layers=layers, lr=b.truncated_lr)))
+        stages.append(("finetune", tune(base_teacher(), layers=layers, lr=b.truncated_lr, epochs=b.truncated_epochs)))
     else:
-        logits = transfer_set(b, transfer=transfer, transfer_examples=transfer_examples, quiet=quiet)
+        logits = transfer_set(b, transfer=transfer, transfer_examples=transfer_examples,
+                              include_train=include_train, quiet=quiet)
         config = DistillConfig(logits=str(logits), init=str(init), size=size.short, temperature=temperature,
                                alpha=alpha, source=b.source, eval_examples=b.eval_examples, epochs=b.distill_epochs,
                                lr=b.distill_lr, batch_size=b.batch_size, max_len=b.max_len, bf16=b.bf16, seed=seed)
@@ -117,7 +120,7 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
                   curves={name: cache.metrics(p).get("curve", []) for name, p in stages},
                   config={"budget": asdict(b), "stages": [str(p) for _, p in stages], "layers": layers,
                           "finetune_after": finetune_after, "temperature": temperature, "alpha": alpha,
-                          "transfer": transfer, "corpus": corpus})
+                          "transfer": transfer, "include_train": include_train, "corpus": corpus})
 
 
 def compare(size="tiny", methods=tuple(METHODS), budget: str | Budget = "classroom", seeds=(0,), quiet=False,
