@@ -18,7 +18,7 @@ class Budget:
     max_len: int = 64
     batch_size: int = 32
     # teacher fine-tuning
-    teacher_epochs: float = 2.0
+    teacher_epochs: float = 1.0
     teacher_lr: float = 5e-5
     # student fine-tuning (basic, PF, truncated teacher, and the optional step after D/PD)
     finetune_epochs: float = 3.0
@@ -27,7 +27,7 @@ class Budget:
     truncated_epochs: float = 1.0   # ...and needs fewer epochs
     # distillation on unlabeled transfer text
     transfer_examples: int | None = 40_000
-    distill_epochs: float = 2.0
+    distill_epochs: float = 1.0
     distill_lr: float = 5e-4
     # speed: bf16 autocast and torch.compile for the pre-training step
     bf16: bool = True
