@@ -10,10 +10,9 @@ import wellread  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 
 def _data(args) -> None:
     from . import data
-    counts = data.fetch(quiet=args.quiet)
-    print(f"data pack ready in {data.cache_dir()}")
-    for name, value in counts.items():
-        print(f"  {name}: {value}")
+    data.fetch(quiet=args.quiet)  # prints the counts unless quiet
+    if args.quiet:
+        print(f"data pack ready in {data.cache_dir()}")
 
 
 def _sizes(args) -> None:
