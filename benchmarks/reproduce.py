@@ -18,6 +18,7 @@ import wellread  # noqa: F401  (before torch: OMP_WAIT_POLICY)
 from wellread import cache
 from wellread.budget import get_budget
 from wellread.recipes import METHODS, run
+from wellread.sizes import parse_size
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "results"
 FIELDS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", "test_f1", "params",
@@ -25,38 +26,36 @@ FIELDS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", 
 
 
 def planned_runs(args):
-    """(size, method, seed, setting, run kwargs) for the main grid and each analysis."""
-    for size in args.sizes:
-        for method in args.methods:
-            if method == "truncated" and size != args.sizes[0]:
-                continue  # the truncated teachers do not depend on the student size
-            for seed in args.seeds:
-                if method == "truncated":
-                    for layers in (2, 4):
-                        yield size, method, seed, f"layers={layers}", {"layers": layers}
-                else:
+    """(size, method, seed, setting, run kwargs): the main grid, then each analysis on the first size."""
+    sizes = [parse_size(s).short for s in args.sizes]
+    for size in sizes:
+        for seed in args.seeds:  # seeds outside methods: a grid cut short still compares every method
+            for method in args.methods:
+                if method != "truncated":
                     yield size, method, seed, "default", {}
-    tiny, seeds = args.sizes[0], args.seeds
-    if "transfer_size" in args.analyses:
-        for n in (1000, 5000, 20000):
-            for method in ("d", "pd"):
-                for seed in seeds:
-                    yield tiny, method, seed, f"transfer={n}", {"transfer_examples": n}
-    if "domain" in args.analyses:
-        for domain in ("movie", "glosses"):
-            for method in ("d", "pd"):
-                for seed in seeds:
-                    yield tiny, method, seed, f"domain={domain}", {"transfer": domain, "transfer_examples": 20000}
-    if "labels" in args.analyses:
-        for n in (250, 1000, 4000):
-            for method in ("basic", "pf"):
-                for seed in seeds:
-                    yield tiny, method, seed, f"labels={n}", {"train_examples": n}
-    if "pretrain_steps" in args.analyses:
-        base = get_budget(args.budget).pretrain_steps
-        for steps in (base // 4, base * 3):
+                elif size == sizes[0]:  # the truncated teachers do not depend on the student size
+                    for layers in args.truncated_layers:
+                        yield f"L{layers}/H384", method, seed, f"layers={layers}", {"layers": layers}
+    first, seeds = sizes[0], args.analysis_seeds
+    analyses = {
+        # more unlabeled transfer text (plus the task's own training inputs, as in the default)
+        "transfer_size": [(m, f"transfer={n}", {"transfer_examples": n})
+                          for n in (5000, 20000) for m in ("d", "pd")],
+        # what the transfer text is about, at equal size and without the task's inputs mixed in
+        "domain": [(m, f"domain={d}", {"transfer": d, "transfer_examples": 20000, "include_train": False})
+                   for d in ("movie", "glosses") for m in ("d", "pd")],
+        # pre-training should matter most when labels are few
+        "labels": [(m, f"labels={n}", {"train_examples": n}) for n in (250, 1000, 4000) for m in ("basic", "pf")],
+        # a shorter pre-training (0 steps is basic training)
+        "pretrain_steps": [("pf", f"pretrain_steps={n}", {"pretrain_steps": n})
+                           for n in (get_budget(args.budget).pretrain_steps // 4,)],
+        # in-domain pre-training text: movie dialogue and plots instead of general English
+        "corpus": [(m, "corpus=movie", {"corpus": "movie"}) for m in ("pf", "pd")],
+    }
+    for analysis in args.analyses:
+        for method, setting, kwargs in analyses.get(analysis, []):
             for seed in seeds:
-                yield tiny, "pf", seed, f"pretrain_steps={steps}", {"pretrain_steps": steps}
+                yield first, method, seed, setting, kwargs
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -81,8 +80,10 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["L2/H128", "L4/H128", "L2/H256", "L4/H256"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--analyses", nargs="+", default=["transfer_size", "domain", "labels", "pretrain_steps"],
-                        choices=["transfer_size", "domain", "labels", "pretrain_steps", "none"])
+    parser.add_argument("--truncated-layers", nargs="+", type=int, default=[2, 4])
+    parser.add_argument("--analyses", nargs="+", default=["labels", "transfer_size", "domain", "pretrain_steps", "corpus"],
+                        choices=["transfer_size", "domain", "labels", "pretrain_steps", "corpus", "none"])
+    parser.add_argument("--analysis-seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--budget", default="classroom")
     parser.add_argument("--out", type=Path, default=OUT / "results.csv")
     args = parser.parse_args(argv)
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
             continue
         t0 = time.time()
         result = run(method, size, args.budget, seed, quiet=True, **kwargs)
-        row = {**result.row(), "size": size, "setting": setting, **cache.provenance()}
+        row = {**result.row(), "setting": setting, **cache.provenance()}
         rows.append({k: row.get(k) for k in FIELDS})
         done.add(key)
         write_rows(args.out, rows)
