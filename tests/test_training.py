@@ -68,3 +68,11 @@ def test_unknown_method_names_the_valid_ones():
 def test_a_truncated_teacher_cannot_have_more_layers_than_the_teacher():
     with pytest.raises(ValueError, match="valid: 1..6"):
         run("truncated", "tiny", "smoke", layers=8)
+
+
+def test_asking_for_every_label_is_the_same_stage_as_asking_for_all():
+    from wellread import data
+    n = len(data.load_task()["train"])
+    small = dict(TINY, train_examples=None)
+    assert finetune(FinetuneConfig(**dict(small, epochs=0.01)), quiet=True) == \
+        finetune(FinetuneConfig(**dict(small, epochs=0.01, train_examples=n + 5)), quiet=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -144,8 +144,19 @@ def save_model(model, tokenizer, folder: Path) -> None:
     tokenizer.save_pretrained(folder)
 
 
+def _canonical(config: FinetuneConfig) -> FinetuneConfig:
+    """Asking for at least every example means all of them: one cache key for both spellings."""
+    splits = data.load_task(config.task, source=config.source)
+    if config.train_examples is not None and config.train_examples >= len(splits["train"]):
+        config = replace(config, train_examples=None)
+    if config.eval_examples is not None and config.eval_examples >= max(len(splits["validation"]), len(splits["test"])):
+        config = replace(config, eval_examples=None)
+    return config
+
+
 def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False) -> Path:
     """Fine-tune `config.init` on the task -> runs/finetune/<key>/ (model, tokenizer, metrics)."""
+    config = _canonical(config)
     def build(work: Path) -> dict:
         started = time.time()
         train, validation, test = load_splits(config.task, config.source, config.train_examples,
