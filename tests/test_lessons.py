@@ -98,8 +98,15 @@ def test_hub_online_sets_offline_variables_when_unreachable(monkeypatch):
 
 
 def test_live_figure_shows_and_updates_without_a_kernel():
+    import plotly.io as pio
+    saved, pio.renderers.default = pio.renderers.default, "plotly_mimetype+notebook"
     live = lessons.LiveFigure(go.Figure())
     live.update(go.Figure(go.Scatter(x=[1], y=[2])))
+    pio.renderers.default = saved
+    bundle = lessons.LiveFigure._bundle(go.Figure(go.Scatter(x=[1, 2], y=[2, 3])))
+    # each redraw carries the figure, not another 5 MB copy of plotly.js
+    assert set(bundle) == {"application/vnd.plotly.v1+json", "text/html"}
+    assert len(bundle["text/html"]) < 50_000 and bundle["application/vnd.plotly.v1+json"]["data"][0]["x"] == [1, 2]
 
 
 def test_paper_results_are_the_published_glue_scores():

@@ -170,7 +170,13 @@ class LiveFigure:
 
     @staticmethod
     def _bundle(fig):
-        return fig._repr_mimebundle_()
+        # Not fig._repr_mimebundle_(): under the "notebook" renderer every call re-embeds plotly.js
+        # (5 MB), which made an executed notebook 90 MB. plotly.js is loaded once by the notebook's
+        # first ordinary figure; updates carry only the figure.
+        import json
+        import plotly.io as pio
+        return {"application/vnd.plotly.v1+json": json.loads(pio.to_json(fig)),
+                "text/html": pio.to_html(fig, include_plotlyjs=False, full_html=False)}
 
     def update(self, fig) -> None:
         from IPython.display import display
