@@ -26,16 +26,16 @@ FIELDS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", 
 
 
 def planned_runs(args):
-    """(size, method, seed, setting, run kwargs): the main grid, then each analysis on the first size."""
+    """(row's size, student size, method, seed, setting, run kwargs): the grid, then each analysis."""
     sizes = [parse_size(s).short for s in args.sizes]
     for size in sizes:
         for seed in args.seeds:  # seeds outside methods: a grid cut short still compares every method
             for method in args.methods:
                 if method != "truncated":
-                    yield size, method, seed, "default", {}
+                    yield size, size, method, seed, "default", {}
                 elif size == sizes[0]:  # the truncated teachers do not depend on the student size
                     for layers in args.truncated_layers:
-                        yield f"L{layers}/H384", method, seed, f"layers={layers}", {"layers": layers}
+                        yield f"L{layers}/H384", size, method, seed, f"layers={layers}", {"layers": layers}
     first, seeds = sizes[0], args.analysis_seeds
     analyses = {
         # more unlabeled transfer text (plus the task's own training inputs, as in the default)
@@ -55,7 +55,7 @@ def planned_runs(args):
     for analysis in args.analyses:
         for method, setting, kwargs in analyses.get(analysis, []):
             for seed in seeds:
-                yield first, method, seed, setting, kwargs
+                yield first, first, method, seed, setting, kwargs
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -92,8 +92,8 @@ def main(argv=None) -> int:
     done = {(r["size"], r["method"], r["seed"], r["setting"], r["budget"]) for r in rows}
     plan = list(planned_runs(args))
     started = time.time()
-    for i, (size, method, seed, setting, kwargs) in enumerate(plan, 1):
-        key = (size, method, str(seed), setting, args.budget)
+    for i, (label, size, method, seed, setting, kwargs) in enumerate(plan, 1):
+        key = (label, method, str(seed), setting, args.budget)
         if key in done:
             continue
         t0 = time.time()
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
         rows.append({k: row.get(k) for k in FIELDS})
         done.add(key)
         write_rows(args.out, rows)
-        print(f"[{i}/{len(plan)}] {size:<8} {method:<9} seed={seed} {setting:<22} val {result.val_acc:.3f} "
+        print(f"[{i}/{len(plan)}] {label:<8} {method:<9} seed={seed} {setting:<22} val {result.val_acc:.3f} "
               f"test {result.test_acc:.3f}  ({time.time() - t0:.0f} s)", flush=True)
     print(f"grid done in {time.time() - started:.0f} s -> {args.out}")
     from wellread.plots import results_figures
