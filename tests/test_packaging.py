@@ -37,3 +37,12 @@ def test_torch_is_not_pinned_in_pyproject_but_is_in_the_setup():
     torch = next(d for d in deps if d.name == "torch")
     assert "==" not in str(torch.specifier), "Colab brings its own torch: do not pin it exactly"
     assert "TORCH ?= torch==" in (ROOT / "Makefile").read_text()
+
+
+def test_readme_has_binder_and_colab_badges_for_every_notebook():
+    from wellread.lessons import REPO_URL
+    readme = (ROOT / "README.md").read_text()
+    repo = REPO_URL.removeprefix("https://github.com/")
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert f"mybinder.org/v2/gh/{repo}/HEAD?labpath=notebooks%2F{notebook.name}" in readme
+        assert f"colab.research.google.com/github/{repo}/blob/main/notebooks/{notebook.name}" in readme
