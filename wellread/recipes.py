@@ -125,7 +125,7 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
 
 def compare(size="tiny", methods=tuple(METHODS), budget: str | Budget = "classroom", seeds=(0,), quiet=False,
             **kwargs):
-    """Every method x seed for one size, as a pandas DataFrame (one row per run)."""
+    """Every method x seed for one size: a pandas DataFrame (one row per run) and the Result records."""
     import pandas as pd
     results = [run(m, size, budget, seed, quiet=quiet, **kwargs) for m in methods for seed in seeds]
     return pd.DataFrame([r.row() for r in results]), results
