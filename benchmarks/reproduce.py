@@ -17,7 +17,9 @@ from pathlib import Path
 import wellread  # noqa: F401  (before torch: OMP_WAIT_POLICY)
 from wellread import cache
 from wellread.budget import get_budget
-from wellread.recipes import METHODS, run
+from wellread.finetune import build_classifier
+from wellread.recipes import METHODS, run, teacher
+from wellread.speed import latency_ms
 from wellread.sizes import parse_size
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "results"
@@ -37,6 +39,8 @@ def planned_runs(args):
                     for layers in args.truncated_layers:
                         yield f"L{layers}/H384", size, method, seed, f"layers={layers}", {"layers": layers}
     first, seeds = sizes[0], args.analysis_seeds
+    steps = get_budget(args.budget).pretrain_steps
+    few = {"train_examples": 1000}  # the few-labels regime where pre-training pays (see "labels")
     analyses = {
         # more unlabeled transfer text (plus the task's own training inputs, as in the default)
         "transfer_size": [(m, f"transfer={n}", {"transfer_examples": n})
@@ -44,18 +48,35 @@ def planned_runs(args):
         # what the transfer text is about, at equal size and without the task's inputs mixed in
         "domain": [(m, f"domain={d}", {"transfer": d, "transfer_examples": 20000, "include_train": False})
                    for d in ("movie", "glosses") for m in ("d", "pd")],
-        # pre-training should matter most when labels are few
-        "labels": [(m, f"labels={n}", {"train_examples": n}) for n in (250, 1000, 4000) for m in ("basic", "pf")],
-        # a shorter pre-training (0 steps is basic training)
-        "pretrain_steps": [("pf", f"pretrain_steps={n}", {"pretrain_steps": n})
-                           for n in (get_budget(args.budget).pretrain_steps // 4,)],
+        # pre-training should matter most when labels are few; with few labels, 3 epochs are few steps
+        "labels": [(m, f"labels={n}", {"train_examples": n}) for n in (250, 1000, 4000) for m in ("basic", "pf")]
+                  + [(m, f"labels={n},epochs=10", {"train_examples": n, "finetune_epochs": 10.0})
+                     for n in (250, 1000) for m in ("basic", "pf")],
+        # the pre-training budget as a curve (0 steps is basic training), with all labels and with 1,000
+        "pretrain_steps": [("pf", f"pretrain_steps={n}{extra}", {"pretrain_steps": n, **kwargs})
+                           for n in (steps // 4, steps // 2, steps * 2)
+                           for extra, kwargs in (("", {}), (",labels=1000", few))],
         # in-domain pre-training text: movie dialogue and plots instead of general English
-        "corpus": [(m, "corpus=movie", {"corpus": "movie"}) for m in ("pf", "pd")],
+        "corpus": [("pf", "corpus=movie", {"corpus": "movie"}), ("pd", "corpus=movie", {"corpus": "movie"}),
+                   ("pf", "corpus=movie,labels=1000", {"corpus": "movie", **few})],
     }
     for analysis in args.analyses:
         for method, setting, kwargs in analyses.get(analysis, []):
             for seed in seeds:
                 yield first, first, method, seed, setting, kwargs
+
+
+def teacher_row(budget: str) -> dict:
+    """The shared teacher as a row of its own, so every student sits beside its accuracy and latency."""
+    b = get_budget(budget)
+    path = teacher(b, quiet=True)
+    scores = cache.metrics(path)
+    model, _ = build_classifier(str(path))
+    row = {"size": f"L{model.config.num_hidden_layers}/H{model.config.hidden_size}", "method": "teacher", "seed": 0,
+           "setting": "default", "budget": b.name, "latency_ms": latency_ms(model, batch=1, seq_len=b.max_len, repeats=20),
+           **{k: scores.get(k) for k in ("val_acc", "test_acc", "val_f1", "test_f1", "params", "wall_s")},
+           **cache.provenance()}
+    return {k: row.get(k) for k in FIELDS}
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -91,6 +112,9 @@ def main(argv=None) -> int:
     rows = read_rows(args.out)
     done = {(r["size"], r["method"], r["seed"], r["setting"], r["budget"]) for r in rows}
     plan = list(planned_runs(args))
+    if not any(r["method"] == "teacher" and r["budget"] == args.budget for r in rows):
+        rows.append(teacher_row(args.budget))
+        write_rows(args.out, rows)
     started = time.time()
     for i, (label, size, method, seed, setting, kwargs) in enumerate(plan, 1):
         key = (label, method, str(seed), setting, args.budget)

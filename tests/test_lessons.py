@@ -200,14 +200,23 @@ def test_results_figures_read_the_reproduction_csv_format():
         {"size": "L2/H128", "method": "d", "seed": "0", "setting": "domain=glosses", "test_acc": "0.60"},
         {"size": "L2/H128", "method": "basic", "seed": "0", "setting": "labels=250", "test_acc": "0.55"},
         {"size": "L2/H128", "method": "pf", "seed": "0", "setting": "pretrain_steps=375", "test_acc": "0.65"},
+        {"size": "L2/H128", "method": "basic", "seed": "0", "setting": "default", "test_acc": "0.66"},
+        {"size": "L2/H128", "method": "pf", "seed": "0", "setting": "labels=1000,epochs=10", "test_acc": "0.62"},
+        {"size": "L2/H128", "method": "pf", "seed": "0", "setting": "corpus=movie", "test_acc": "0.75"},
     ]
     figures = plots.results_figures(rows)
-    assert set(figures) == {"methods", "transfer_size", "domain", "labels", "pretrain_steps"}
+    assert set(figures) == {"methods", "transfer_size", "domain", "labels", "pretrain_steps", "corpus"}
+    # the pre-training curve starts at basic training (0 steps) and passes through the budget's default PF run
+    (curve,) = figures["pretrain_steps"].data
+    assert list(curve.x) == [0, 375, 1500] and list(curve.y) == pytest.approx([0.66, 0.65, 0.70])
+    assert [t.name for t in figures["labels"].data][-1].endswith("epochs 10")
+    assert list(figures["corpus"].data[0].x) == ["general", "movie"]
     truncated = [t for t in figures["methods"].data if t.name.startswith("Truncated")][0]
     assert list(truncated.y)[0] == pytest.approx(0.60)  # the 2-layer truncation beside the 2-layer student
     assert plots.results_figures([]) == {}
     frame = plots.results_frame(rows)
     assert frame.loc[4, "x"] == 1000 and frame.loc[6, "x"] == "glosses" and frame.loc[0, "analysis"] == "default"
+    assert (frame.loc[10, "analysis"], frame.loc[10, "x"], frame.loc[10, "variant"]) == ("labels", 1000, "epochs=10")
 
 
 # --------------------------------------------------------------------------------------------- exercises

@@ -10,6 +10,7 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .budget import get_budget
 from .sizes import HIDDENS, LAYERS, all_sizes, parse_size
 
 METHOD_LABELS = {"basic": "Basic (random init → fine-tune)", "pf": "PF (pre-train → fine-tune)",
@@ -295,14 +296,16 @@ def accuracy_vs_latency(df, metric: str = "test_acc", teacher: dict | None = Non
 
 def experiment(df, x: str, y: str = "test_acc", color: str = "method", title: str = "", log_x: bool = False,
                x_title: str | None = None) -> go.Figure:
-    """Lines of `y` against `x`, one per value of `color` (means over seeds when several ran)."""
+    """Lines of `y` against `x`, one per value of `color` and `variant` (means ± sd over seeds when several ran)."""
     fig = go.Figure()
-    for key, part in df.groupby(color, sort=False):
+    df = df.assign(variant=df["variant"].fillna("")) if "variant" in df else df.assign(variant="")
+    for (key, variant), part in df.groupby([color, "variant"], sort=False):
         stats = part.groupby(x)[y].agg(["mean", "std", "count"]).reset_index()
         categorical = stats[x].dtype == object
+        name = METHOD_LABELS.get(key, str(key)) + (f", {variant.replace('=', ' ')}" if variant else "")
         fig.add_trace(go.Scatter(x=stats[x], y=stats["mean"], mode="lines+markers" if not categorical else "markers",
-                                 name=METHOD_LABELS.get(key, str(key)),
-                                 marker=dict(size=10, color=METHOD_COLORS.get(key)),
+                                 name=name, line=dict(dash="dot" if variant else None),
+                                 marker=dict(size=10, color=METHOD_COLORS.get(key), symbol="diamond" if variant else None),
                                  error_y=dict(type="data", array=stats["std"].fillna(0),
                                               visible=bool((stats["count"] > 1).any()))))
     fig.update_xaxes(title=x_title or x.replace("_", " "), type="log" if log_x else None)
@@ -325,12 +328,13 @@ _NUMERIC = ("seed", "val_acc", "test_acc", "val_f1", "test_f1", "params", "laten
 ANALYSES = {"transfer": ("transfer_size", "transfer examples", True),
             "domain": ("domain", "transfer text", False),
             "labels": ("labels", "labeled examples", True),
-            "pretrain_steps": ("pretrain_steps", "pre-training steps", True)}
+            "pretrain_steps": ("pretrain_steps", "pre-training steps", False),
+            "corpus": ("corpus", "pre-training text", False)}
 
 
 def results_frame(rows):
-    """Rows (dicts, e.g. read from the CSV as strings, or a DataFrame) -> a typed DataFrame with
-    `analysis` and `x` parsed from `setting` ("default", "transfer=5000", "domain=glosses", ...)."""
+    """Rows (dicts, e.g. read from the CSV as strings, or a DataFrame) -> a typed DataFrame with `analysis`, `x`
+    and `variant` parsed from `setting` ("default", "transfer=5000", "labels=1000,epochs=10", ...)."""
     import pandas as pd
     df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     if df.empty:
@@ -339,8 +343,10 @@ def results_frame(rows):
         if col in df:
             df[col] = pd.to_numeric(df[col], errors="coerce")
     setting = df["setting"].fillna("default").astype(str) if "setting" in df else pd.Series("default", index=df.index)
-    df["analysis"] = setting.str.split("=").str[0].where(setting.str.contains("="), "default")
-    df["x"] = setting.str.split("=", n=1).str[1]
+    first = setting.str.split(",", n=1).str[0]
+    df["variant"] = setting.str.split(",", n=1).str[1].fillna("")
+    df["analysis"] = first.str.split("=").str[0].where(first.str.contains("="), "default")
+    df["x"] = first.str.split("=", n=1).str[1]
     numeric_x = pd.to_numeric(df["x"], errors="coerce")
     df["x"] = numeric_x.where(numeric_x.notna(), df["x"])
     return df
@@ -374,6 +380,28 @@ def methods_by_size(df, metric: str = "test_acc", title: str = "Test accuracy by
     return _layout(fig, title, height=420)
 
 
+def _reference_points(df, part, key):
+    """The default runs an analysis varies from, placed on its axis (matched on size and labels): basic training
+    at 0 pre-training steps and PF at the budget's steps; PF and PD pre-trained on the general corpus."""
+    import pandas as pd
+    if key not in ("pretrain_steps", "corpus"):
+        return df.iloc[:0]
+    methods = set(part["method"]) | ({"basic"} if key == "pretrain_steps" else set())
+    settings = {"": "default"} | {v: v for v in part["variant"] if v.startswith("labels=")}  # variant -> its setting
+    points = []
+    for variant, setting in settings.items():
+        ref = df[df["size"].isin(set(part["size"])) & df["method"].isin(methods) & (df["setting"] == setting)].copy()
+        ref["analysis"], ref["variant"] = key, variant
+        if key == "pretrain_steps":
+            budgets = ref["budget"] if "budget" in ref else ["classroom"] * len(ref)
+            ref["x"] = [0 if m == "basic" else get_budget(b).pretrain_steps for m, b in zip(ref["method"], budgets)]
+            ref["method"] = "pf"  # one line: basic training is PF with no pre-training
+        else:
+            ref["x"] = "general"
+        points.append(ref)
+    return pd.concat(points)
+
+
 def results_figures(rows, metric: str = "test_acc", source: str = "") -> dict:
     """Figures for whatever the rows hold: "methods" (the main grid) and one per analysis present."""
     import pandas as pd
@@ -391,6 +419,7 @@ def results_figures(rows, metric: str = "test_acc", source: str = "") -> dict:
     for key, (name, x_title, log_x) in ANALYSES.items():
         part = df[df["analysis"] == key]
         if not part.empty:
+            part = pd.concat([part, _reference_points(df, part, key)])
             figures[name] = experiment(part, "x", metric, title=f"{x_title.capitalize()}{suffix}", log_x=log_x,
                                        x_title=x_title)
     return figures
