@@ -3,7 +3,8 @@
 Resumable: every stage is cached under runs/, and rows already in the CSV are skipped.
     python benchmarks/reproduce.py                       # the default grid (see --help)
     python benchmarks/reproduce.py --sizes tiny --seeds 0 --analyses none
-Writes data/results/results.csv (one row per run, with provenance) and data/results/*.html figures.
+Writes data/results/results.csv (one row per run, with provenance), data/results/*.html figures and, where
+matplotlib is installed, data/results/methods.svg (the main figure, for the README).
 """
 from __future__ import annotations
 
@@ -79,6 +80,52 @@ def teacher_row(budget: str) -> dict:
     return {k: row.get(k) for k in FIELDS}
 
 
+def write_static_figure(rows, path: Path) -> bool:
+    """The main figure as an SVG for the README (GitHub shows no plotly HTML); needs matplotlib, else skipped."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: skipping", path.name, "(pip install matplotlib)")
+        return False
+    from wellread.plots import METHOD_COLORS, METHOD_LABELS, results_frame
+    df = results_frame(rows)
+    df = df[(df["analysis"] == "default") | ((df["method"] == "truncated") & (df["analysis"] == "layers"))]
+    stats = df.groupby(["size", "method"])["test_acc"].agg(["mean", "std", "count"])
+    sizes = sorted({s for s, m in stats.index if m not in ("truncated", "teacher")}, key=lambda s: parse_size(s).mlm_params)
+    methods = [m for m in ("basic", "pf", "d", "pd") if m in set(df["method"])]
+    refs = [(s, m) for s, m in stats.index if m in ("truncated", "teacher")]
+    refs.sort(key=lambda sm: (sm[1] == "teacher", sm[0]))
+    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
+    width = 0.8 / len(methods)
+    for j, method in enumerate(methods):
+        xs = [i + (j - (len(methods) - 1) / 2) * width for i, s in enumerate(sizes) if (s, method) in stats.index]
+        st = [stats.loc[(s, method)] for s in sizes if (s, method) in stats.index]
+        ax.bar(xs, [r["mean"] for r in st], width, yerr=[r["std"] if r["count"] > 1 else 0 for r in st],
+               capsize=3, color=METHOD_COLORS[method], label=METHOD_LABELS[method])
+    for k, (size, method) in enumerate(refs):
+        r = stats.loc[(size, method)]
+        ax.bar(len(sizes) + k, r["mean"], 0.5, yerr=r["std"] if r["count"] > 1 else None, capsize=3,
+               color=METHOD_COLORS[method], label=METHOD_LABELS[method] if (size, method) == refs[[m for _, m in refs].index(method)] else None)
+    names = {"L2/H128": "Tiny\n2/128", "L4/H256": "Mini\n4/256"}
+    ax.set_xticks(range(len(sizes) + len(refs)),
+                  [names.get(s, s.replace("L", "").replace("/H", "/")) for s in sizes]
+                  + [f"{'truncated' if m == 'truncated' else 'teacher'}\n{s.replace('L', '').replace('/H', '/')}" for s, m in refs])
+    low = float(df["test_acc"].min())
+    ax.set_ylim(max(0.0, low - 0.05), min(1.0, float(df["test_acc"].max()) + 0.03))
+    ax.set_ylabel("test accuracy (mean ± sd over seeds)")
+    ax.set_title("Methods by student size (classroom budget, Rotten Tomatoes split by movie)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format=path.suffix[1:], **({"metadata": {"Date": None}} if path.suffix == ".svg" else {}))
+    os.replace(tmp, path)
+    plt.close(fig)
+    return True
+
+
 def read_rows(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -132,6 +179,7 @@ def main(argv=None) -> int:
     from wellread.plots import results_figures
     for name, figure in results_figures(rows).items():
         figure.write_html(args.out.parent / f"{name}.html", include_plotlyjs="cdn")
+    write_static_figure([r for r in rows if r["budget"] == args.budget], args.out.parent / "methods.svg")
     return 0
 
 
