@@ -343,8 +343,8 @@ def results_frame(rows):
         if col in df:
             df[col] = pd.to_numeric(df[col], errors="coerce")
     setting = df["setting"].fillna("default").astype(str) if "setting" in df else pd.Series("default", index=df.index)
-    first = setting.str.split(",", n=1).str[0]
-    df["variant"] = setting.str.split(",", n=1).str[1].fillna("")
+    parts = setting.str.partition(",")
+    first, df["variant"] = parts[0], parts[2]
     df["analysis"] = first.str.split("=").str[0].where(first.str.contains("="), "default")
     df["x"] = first.str.split("=", n=1).str[1]
     numeric_x = pd.to_numeric(df["x"], errors="coerce")

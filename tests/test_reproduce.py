@@ -1,0 +1,61 @@
+"""The reproduction benchmark: its plan is well-formed, and a tiny grid writes rows, resumes and plots."""
+import argparse
+import csv
+import importlib.util
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from wellread import plots
+from wellread.budget import Budget
+
+_spec = importlib.util.spec_from_file_location("reproduce", Path(__file__).parents[1] / "benchmarks" / "reproduce.py")
+reproduce = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reproduce)
+
+RUN_KWARGS = {"layers", "transfer", "transfer_examples", "include_train", "corpus"}  # recipes.run's own arguments
+
+
+def _args(**kw):
+    base = dict(sizes=["tiny", "mini"], methods=["basic", "pf", "d", "pd", "truncated"], seeds=[0, 1],
+                truncated_layers=[2, 4], analyses=["labels", "transfer_size", "domain", "pretrain_steps", "corpus"],
+                analysis_seeds=[0], budget="classroom")
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_every_planned_run_is_unique_and_parses_into_an_analysis():
+    plan = list(reproduce.planned_runs(_args()))
+    keys = [(label, method, seed, setting) for label, _, method, seed, setting, _ in plan]
+    assert len(keys) == len(set(keys))
+    budget_fields = {f.name for f in fields(Budget)}
+    for _, _, _, _, _, kwargs in plan:
+        assert set(kwargs) <= budget_fields | RUN_KWARGS
+    frame = plots.results_frame([{"setting": k[3]} for k in keys])
+    assert set(frame["analysis"]) == {"default", "layers", "labels", "transfer", "domain", "pretrain_steps", "corpus"}
+    # the pre-training curve brackets the budget's steps, with all labels and with 1,000
+    curve = frame[frame.analysis == "pretrain_steps"]
+    assert sorted(set(curve["x"])) == [375, 750, 3000] and set(curve["variant"]) == {"", "labels=1000"}
+    # truncated teachers are planned once (beside the first size), as L{layers}/H384
+    assert {k[0] for k in keys if k[1] == "truncated"} == {"L2/H384", "L4/H384"}
+
+
+def test_a_smoke_grid_writes_rows_with_the_teacher_then_resumes(tmp_path, capsys):
+    out = tmp_path / "results.csv"
+    argv = ["--budget", "smoke", "--sizes", "tiny", "--methods", "basic", "--seeds", "0", "--analyses", "none",
+            "--out", str(out)]
+    assert reproduce.main(argv) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["method"], r["size"]) for r in rows] == [("teacher", "L6/H384"), ("basic", "L2/H128")]
+    assert all(0.0 <= float(r["test_acc"]) <= 1.0 and r["budget"] == "smoke" and r["date"] for r in rows)
+    assert (tmp_path / "methods.html").exists()
+    capsys.readouterr()
+    assert reproduce.main(argv) == 0  # everything is in the CSV already: nothing runs, nothing is added
+    assert "basic" not in capsys.readouterr().out.split("grid done")[0]
+    assert len(list(csv.DictReader(out.open()))) == 2
+
+
+def test_unknown_sizes_fail_before_anything_runs(tmp_path):
+    with pytest.raises(ValueError, match="tiny"):
+        reproduce.main(["--budget", "smoke", "--sizes", "huge", "--out", str(tmp_path / "r.csv")])
+    assert not (tmp_path / "r.csv").exists()
