@@ -35,7 +35,7 @@ def test_every_planned_run_is_unique_and_parses_into_an_analysis():
     assert set(frame["analysis"]) == {"default", "layers", "labels", "transfer", "domain", "pretrain_steps", "corpus"}
     # the pre-training curve brackets the budget's steps, with all labels and with 1,000
     curve = frame[frame.analysis == "pretrain_steps"]
-    assert sorted(set(curve["x"])) == [375, 750, 3000] and set(curve["variant"]) == {"", "labels=1000"}
+    assert sorted(set(curve["x"])) == [375, 750, 3000] and set(curve["variant"]) == {"", "labels=1000,epochs=10"}
     # truncated teachers are planned once (beside the first size), as L{layers}/H384
     assert {k[0] for k in keys if k[1] == "truncated"} == {"L2/H384", "L4/H384"}
 
