@@ -128,6 +128,53 @@ def write_static_figure(rows, path: Path) -> bool:
     return True
 
 
+def side_by_side_latency(sizes: list[str], seq_len: int, rounds: int = 5, repeats: int = 20) -> dict:
+    """Milliseconds per 64-token sequence for each architecture, measured in interleaved rounds (median), so that
+    machine noise hits every size alike; L*/H384 are MiniLM's own configuration cut to that depth."""
+    from transformers import AutoConfig, BertModel
+    from wellread.data import teacher_dir
+    models = {}
+    for size in sizes:
+        shape = parse_size(size, off_grid=True)
+        if shape.hidden == 384:
+            config = AutoConfig.from_pretrained(teacher_dir(), num_hidden_layers=shape.layers)
+        else:
+            config = shape.bert_config()
+        models[size] = BertModel(config, add_pooling_layer=False)
+    times = {size: [] for size in sizes}
+    for _ in range(rounds):
+        for size, model in models.items():
+            times[size].append(latency_ms(model, batch=1, seq_len=seq_len, repeats=repeats))
+    return {size: sorted(t)[len(t) // 2] for size, t in times.items()}
+
+
+def summary(rows, budget: str) -> str:
+    """A markdown table of the main grid: test accuracy mean ± sd over seeds, distance to the teacher, and CPU
+    latency measured now, side by side, against the teacher's."""
+    from wellread.plots import results_frame
+    df = results_frame([r for r in rows if r["budget"] == budget])
+    df = df[df["analysis"].isin(["default", "layers"])]
+    if df.empty or not (df["method"] == "teacher").any():
+        return ""
+    b = get_budget(budget)
+    teacher_size = df.loc[df["method"] == "teacher", "size"].iloc[0]
+    t_acc = float(df.loc[df["method"] == "teacher", "test_acc"].mean())
+    sizes = sorted(set(df["size"]), key=lambda s: parse_size(s, off_grid=True).encoder_flops(b.max_len))
+    latency = side_by_side_latency(sizes, b.max_len)
+    t_flops = parse_size(teacher_size, off_grid=True).encoder_flops(b.max_len)
+    lines = [f"| size | method | seeds | test (mean ± sd) | val | vs teacher | CPU ms / {b.max_len} tokens | speed-up | "
+             "teacher's encoder FLOPs / these |", "|---|---|---|---|---|---|---|---|---|"]
+    for size in sizes:
+        for method in [m for m in (*METHODS, "teacher") if ((df["size"] == size) & (df["method"] == m)).any()]:
+            g = df[(df["size"] == size) & (df["method"] == method)]
+            sd = f" ± {g['test_acc'].std():.3f}" if len(g) > 1 else ""
+            flops = t_flops / parse_size(size, off_grid=True).encoder_flops(b.max_len)
+            lines.append(f"| {size} | {method} | {len(g)} | {g['test_acc'].mean():.3f}{sd} | {g['val_acc'].mean():.3f} | "
+                         f"{100 * (g['test_acc'].mean() - t_acc):+.1f} | {latency[size]:.1f} | "
+                         f"{latency[teacher_size] / latency[size]:.1f}x | {flops:.1f}x |")
+    return "\n".join(lines)
+
+
 def read_rows(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -178,6 +225,7 @@ def main(argv=None) -> int:
         print(f"[{i}/{len(plan)}] {label:<8} {method:<9} seed={seed} {setting:<22} val {result.val_acc:.3f} "
               f"test {result.test_acc:.3f}  ({time.time() - t0:.0f} s)", flush=True)
     print(f"grid done in {time.time() - started:.0f} s -> {args.out}")
+    print(summary(rows, args.budget))
     from wellread.plots import results_figures
     for name, figure in results_figures(rows).items():
         figure.write_html(args.out.parent / f"{name}.html", include_plotlyjs="cdn")
