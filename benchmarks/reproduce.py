@@ -95,7 +95,7 @@ def write_static_figure(rows, path: Path) -> bool:
     df = results_frame(rows)
     df = df[(df["analysis"] == "default") | ((df["method"] == "truncated") & (df["analysis"] == "layers"))]
     stats = df.groupby(["size", "method"])["test_acc"].agg(["mean", "std", "count"])
-    sizes = sorted({s for s, m in stats.index if m not in ("truncated", "teacher")}, key=lambda s: parse_size(s).mlm_params)
+    sizes = sorted({s for s, m in stats.index if m not in ("truncated", "teacher")}, key=lambda s: parse_size(s, off_grid=True).mlm_params)
     methods = [m for m in ("basic", "pf", "d", "pd") if m in set(df["method"])]
     refs = [(s, m) for s, m in stats.index if m in ("truncated", "teacher")]
     refs.sort(key=lambda sm: (sm[1] == "teacher", sm[0]))
@@ -117,7 +117,8 @@ def write_static_figure(rows, path: Path) -> bool:
     low = float(df["test_acc"].min())
     ax.set_ylim(max(0.0, low - 0.05), min(1.0, float(df["test_acc"].max()) + 0.03))
     ax.set_ylabel("test accuracy (mean ± sd over seeds)")
-    ax.set_title("Methods by student size (classroom budget, Rotten Tomatoes split by movie)", fontsize=10)
+    budgets = ", ".join(sorted(set(df["budget"].astype(str))))
+    ax.set_title(f"Methods by student size ({budgets} budget, Rotten Tomatoes split by movie)", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", ncol=2)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
