@@ -180,9 +180,10 @@ def test_05_what_matters(executed):
     # depth_width is off by default (two more pre-trainings at classroom); exercise it here
     n = _execute("05_what_matters", executed,
                  EXPERIMENTS=["transfer_size", "domain", "labels", "depth_width"])["numbers"]
-    assert n["runs"] == len(n["results"]) == 4 + 4 + 4 + 6
+    # labels: basic and PF on the small set at 3 and at 10 epochs, and on all labels
+    assert n["runs"] == len(n["results"]) == 4 + 4 + 6 + 6
     settings = {r["setting"] for r in n["results"]}
-    assert {"domain=glosses", "domain=movie", "default"} <= settings
+    assert {"domain=glosses", "domain=movie", "default", "labels=256,epochs=10"} <= settings
     assert {r["size"] for r in n["results"] if r["setting"] == "default"} == {"L2/H128", "L4/H128", "L2/H256"}
     for r in n["results"]:
         _acc(r["test_acc"])
