@@ -82,7 +82,14 @@ def teacher_row(budget: str) -> dict:
     return {k: row.get(k) for k in FIELDS}
 
 
-def write_static_figure(rows, path: Path) -> bool:
+def main_grid(rows, budget: str):
+    """The methods x sizes part of the rows at one budget (students, truncated teachers, the teacher), typed."""
+    from wellread.plots import results_frame
+    df = results_frame([r for r in rows if r["budget"] == budget])
+    return df[df["analysis"].isin(["default", "layers"])] if len(df) else df
+
+
+def write_static_figure(rows, budget: str, path: Path) -> bool:
     """The main figure as an SVG for the README (GitHub shows no plotly HTML); needs matplotlib, else skipped."""
     try:
         import matplotlib
@@ -91,9 +98,8 @@ def write_static_figure(rows, path: Path) -> bool:
     except ImportError:
         print("matplotlib is not installed: skipping", path.name, "(pip install matplotlib)")
         return False
-    from wellread.plots import METHOD_COLORS, METHOD_LABELS, results_frame
-    df = results_frame(rows)
-    df = df[(df["analysis"] == "default") | ((df["method"] == "truncated") & (df["analysis"] == "layers"))]
+    from wellread.plots import METHOD_COLORS, METHOD_LABELS
+    df = main_grid(rows, budget)
     stats = df.groupby(["size", "method"])["test_acc"].agg(["mean", "std", "count"])
     sizes = sorted({s for s, m in stats.index if m not in ("truncated", "teacher")}, key=lambda s: parse_size(s, off_grid=True).mlm_params)
     methods = [m for m in ("basic", "pf", "d", "pd") if m in set(df["method"])]
@@ -117,8 +123,7 @@ def write_static_figure(rows, path: Path) -> bool:
     low = float(df["test_acc"].min())
     ax.set_ylim(max(0.0, low - 0.05), min(1.0, float(df["test_acc"].max()) + 0.03))
     ax.set_ylabel("test accuracy (mean ± sd over seeds)")
-    budgets = ", ".join(sorted(set(df["budget"].astype(str))))
-    ax.set_title(f"Methods by student size ({budgets} budget, Rotten Tomatoes split by movie)", fontsize=10)
+    ax.set_title(f"Methods by student size ({budget} budget, Rotten Tomatoes split by movie)", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", ncol=2)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -152,9 +157,7 @@ def side_by_side_latency(sizes: list[str], seq_len: int, rounds: int = 5, repeat
 def summary(rows, budget: str) -> str:
     """A markdown table of the main grid: test accuracy mean ± sd over seeds, distance to the teacher, and CPU
     latency measured now, side by side, against the teacher's."""
-    from wellread.plots import results_frame
-    df = results_frame([r for r in rows if r["budget"] == budget])
-    df = df[df["analysis"].isin(["default", "layers"])]
+    df = main_grid(rows, budget)
     if df.empty or not (df["method"] == "teacher").any():
         return ""
     b = get_budget(budget)
@@ -231,7 +234,7 @@ def main(argv=None) -> int:
     from wellread.plots import results_figures
     for name, figure in results_figures(rows).items():
         figure.write_html(args.out.parent / f"{name}.html", include_plotlyjs="cdn")
-    write_static_figure([r for r in rows if r["budget"] == args.budget], args.out.parent / "methods.svg")
+    write_static_figure(rows, args.budget, args.out.parent / "methods.svg")
     return 0
 
 
