@@ -27,6 +27,8 @@ OUT = Path(__file__).resolve().parents[1] / "data" / "results"
 FIELDS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", "test_f1", "params",
           "latency_ms", "wall_s", "budget", "commit", "date", "machine"]
 
+ANALYSES = ("labels", "transfer_size", "domain", "pretrain_steps", "corpus", "finetune_lr", "block", "vocab")
+
 
 def planned_runs(args):
     """(row's size, student size, method, seed, setting, run kwargs): the grid, then each analysis."""
@@ -62,6 +64,16 @@ def planned_runs(args):
         "corpus": [("pf", "corpus=movie", {"corpus": "movie"}), ("pd", "corpus=movie", {"corpus": "movie"}),
                    ("pf", "corpus=movie,labels=1000", {"corpus": "movie", "train_examples": 1000}),
                    ("pf", "corpus=movie" + few_setting, {"corpus": "movie", **few})],
+        # the fine-tuning learning rate: a pre-trained student might keep more of what it learned at a lower one
+        "finetune_lr": [(m, f"finetune_lr={lr:g}{extra}", {"finetune_lr": lr, **kwargs})
+                        for lr in (1e-4, 1e-3) for extra, kwargs in (("", {}), (few_setting, few))
+                        for m in ("basic", "pf")],
+        # 64-token blocks (the task's length) at equal tokens per step: twice the blocks, half the attention cost
+        "block": [("pf", f"block=64{extra}", {"block_size": 64, "pretrain_batch": 64, **kwargs})
+                  for extra, kwargs in (("", {}), (few_setting, few))],
+        # a fresh 8,192-token student WordPiece: a quarter of the embedding rows, each seen ~4x as often
+        "vocab": [(m, f"vocab=8192{extra}", {"vocab_size": 8192, **kwargs})
+                  for extra, kwargs in (("", {}), (few_setting, few)) for m in ("basic", "pf")],
     }
     for analysis in args.analyses:
         for method, setting, kwargs in analyses.get(analysis, []):
@@ -203,8 +215,7 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--truncated-layers", nargs="+", type=int, default=[2, 4])
-    parser.add_argument("--analyses", nargs="+", default=["labels", "transfer_size", "domain", "pretrain_steps", "corpus"],
-                        choices=["transfer_size", "domain", "labels", "pretrain_steps", "corpus", "none"])
+    parser.add_argument("--analyses", nargs="+", default=list(ANALYSES), choices=[*ANALYSES, "none"])
     parser.add_argument("--analysis-seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--budget", default="classroom")
     parser.add_argument("--out", type=Path, default=OUT / "results.csv")

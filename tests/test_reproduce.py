@@ -14,12 +14,12 @@ _spec = importlib.util.spec_from_file_location("reproduce", Path(__file__).paren
 reproduce = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reproduce)
 
-RUN_KWARGS = {"layers", "transfer", "transfer_examples", "include_train", "corpus"}  # recipes.run's own arguments
+RUN_KWARGS = {"layers", "transfer", "transfer_examples", "include_train", "corpus", "vocab_size"}  # recipes.run's own arguments
 
 
 def _args(**kw):
     base = dict(sizes=["tiny", "mini"], methods=["basic", "pf", "d", "pd", "truncated"], seeds=[0, 1],
-                truncated_layers=[2, 4], analyses=["labels", "transfer_size", "domain", "pretrain_steps", "corpus"],
+                truncated_layers=[2, 4], analyses=list(reproduce.ANALYSES),
                 analysis_seeds=[0], budget="classroom")
     return argparse.Namespace(**{**base, **kw})
 
@@ -32,7 +32,9 @@ def test_every_planned_run_is_unique_and_parses_into_an_analysis():
     for _, _, _, _, _, kwargs in plan:
         assert set(kwargs) <= budget_fields | RUN_KWARGS
     frame = plots.results_frame([{"setting": k[3]} for k in keys])
-    assert set(frame["analysis"]) == {"default", "layers", "labels", "transfer", "domain", "pretrain_steps", "corpus"}
+    assert set(frame["analysis"]) == {"default", "layers", "labels", "transfer", "domain", "pretrain_steps", "corpus",
+                                      "finetune_lr", "block", "vocab"}
+    assert set(frame["analysis"]) - {"default", "layers", "transfer"} <= set(plots.ANALYSES)  # each has a figure
     # the pre-training curve brackets the budget's steps, with all labels and with 1,000
     curve = frame[frame.analysis == "pretrain_steps"]
     assert sorted(set(curve["x"])) == [375, 750, 3000] and set(curve["variant"]) == {"", "labels=1000,epochs=10"}
@@ -59,3 +61,16 @@ def test_unknown_sizes_fail_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match="tiny"):
         reproduce.main(["--budget", "smoke", "--sizes", "huge", "--out", str(tmp_path / "r.csv")])
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_each_lever_is_drawn_beside_the_default_it_varies():
+    rows = [dict(size="L2/H128", method=m, seed=0, setting=s, test_acc=a, budget="classroom")
+            for m, s, a in [("basic", "default", .74), ("pf", "default", .75), ("basic", "finetune_lr=0.001", .70),
+                            ("pf", "finetune_lr=0.001", .72), ("pf", "vocab=8192", .76), ("basic", "vocab=8192", .73)]]
+    df = plots.results_frame(rows)
+    lr = plots._reference_points(df, df[df.analysis == "finetune_lr"], "finetune_lr")
+    assert sorted(zip(lr["method"], lr["x"])) == [("basic", 5e-4), ("pf", 5e-4)]
+    vocab = plots._reference_points(df, df[df.analysis == "vocab"], "vocab")
+    assert set(vocab["x"]) == {30522}
+    figures = plots.results_figures(rows)
+    assert {"finetune_lr", "vocab", "methods"} <= set(figures)

@@ -76,3 +76,24 @@ def test_asking_for_every_label_is_the_same_stage_as_asking_for_all():
     small = dict(TINY, train_examples=None)
     assert finetune(FinetuneConfig(**dict(small, epochs=0.01)), quiet=True) == \
         finetune(FinetuneConfig(**dict(small, epochs=0.01, train_examples=n + 5)), quiet=True)
+
+
+@pytest.mark.parametrize("method", ["basic", "pf", "d"])
+def test_a_student_can_have_its_own_small_vocabulary(method):
+    result = run(method, "tiny", "smoke", seed=0, vocab_size=1000, quiet=True)
+    model = AutoModelForSequenceClassification.from_pretrained(result.path)
+    tokenizer = AutoTokenizer.from_pretrained(result.path)
+    assert model.config.vocab_size == len(tokenizer) == 1000
+    assert result.params < run(method, "tiny", "smoke", seed=0, quiet=True).params  # fewer embedding rows
+    assert 0 <= result.test_acc <= 1
+
+
+def test_the_truncated_teacher_keeps_the_teachers_vocabulary():
+    with pytest.raises(ValueError, match="vocab_size=None"):
+        run("truncated", "tiny", "smoke", vocab_size=1000)
+
+
+def test_an_init_folder_without_model_or_tokenizer_is_refused(tmp_path):
+    from wellread.finetune import build_classifier
+    with pytest.raises(ValueError, match="neither a model"):
+        build_classifier(str(tmp_path))

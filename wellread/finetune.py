@@ -46,10 +46,18 @@ def load_splits(task: str, source: str, train_examples=None, eval_examples=None,
 
 
 def build_classifier(init: str, size: str = "tiny", layers: int | None = None, num_labels: int = 2):
-    """A `BertForSequenceClassification` and its tokenizer, from scratch or from a checkpoint."""
+    """A `BertForSequenceClassification` and its tokenizer: from scratch ("random", or a tokenizer-only folder
+    for random weights over that vocabulary) or from a checkpoint."""
     if init == "random":
         model = BertForSequenceClassification(parse_size(size).bert_config(num_labels=num_labels))
         return model, data.load_tokenizer()
+    if Path(init).is_dir() and not (Path(init) / "config.json").exists():
+        if not (Path(init) / "tokenizer_config.json").exists():
+            raise ValueError(f"init={init!r} holds neither a model (config.json) nor a tokenizer; valid: 'random', "
+                             "a model folder, a tokenizer folder or a hub id")
+        tokenizer = AutoTokenizer.from_pretrained(init)
+        config = parse_size(size).bert_config(num_labels=num_labels, vocab_size=len(tokenizer))
+        return BertForSequenceClassification(config), tokenizer
     extra = {}
     if layers:
         available = AutoConfig.from_pretrained(init).num_hidden_layers

@@ -329,7 +329,10 @@ ANALYSES = {"transfer": ("transfer_size", "transfer examples", True),
             "domain": ("domain", "transfer text", False),
             "labels": ("labels", "labeled examples", True),
             "pretrain_steps": ("pretrain_steps", "pre-training steps", False),
-            "corpus": ("corpus", "pre-training text", False)}
+            "corpus": ("corpus", "pre-training text", False),
+            "finetune_lr": ("finetune_lr", "fine-tuning learning rate", True),
+            "block": ("block", "pre-training block length (tokens)", False),
+            "vocab": ("vocab", "student vocabulary (WordPiece tokens)", True)}
 
 
 def results_frame(rows):
@@ -381,10 +384,14 @@ def methods_by_size(df, metric: str = "test_acc", title: str = "Test accuracy by
 
 
 def _reference_points(df, part, key):
-    """The default runs an analysis varies from, placed on its axis (matched on size and labels): basic training
-    at 0 pre-training steps and PF at the budget's steps; PF and PD pre-trained on the general corpus."""
+    """The default runs an analysis varies from, placed on its axis (matched on size and labels): e.g. basic
+    training at 0 pre-training steps, PF at the budget's steps, the teacher's 30,522-token vocabulary."""
     import pandas as pd
-    if key not in ("pretrain_steps", "corpus"):
+    from .sizes import VOCAB_SIZE
+    default_x = {"pretrain_steps": lambda b: get_budget(b).pretrain_steps, "corpus": lambda b: "general",
+                 "finetune_lr": lambda b: get_budget(b).finetune_lr, "block": lambda b: get_budget(b).block_size,
+                 "vocab": lambda b: VOCAB_SIZE}
+    if key not in default_x:
         return df.iloc[:0]
     methods = set(part["method"]) | ({"basic"} if key == "pretrain_steps" else set())
     settings = {"": "default"} | {v: v for v in part["variant"] if v.startswith("labels=")}  # variant -> its setting
@@ -392,12 +399,11 @@ def _reference_points(df, part, key):
     for variant, setting in settings.items():
         ref = df[df["size"].isin(set(part["size"])) & df["method"].isin(methods) & (df["setting"] == setting)].copy()
         ref["analysis"], ref["variant"] = key, variant
+        budgets = ref["budget"] if "budget" in ref else ["classroom"] * len(ref)
+        ref["x"] = [0 if key == "pretrain_steps" and m == "basic" else default_x[key](b)
+                    for m, b in zip(ref["method"], budgets)]
         if key == "pretrain_steps":
-            budgets = ref["budget"] if "budget" in ref else ["classroom"] * len(ref)
-            ref["x"] = [0 if m == "basic" else get_budget(b).pretrain_steps for m, b in zip(ref["method"], budgets)]
             ref["method"] = "pf"  # one line: basic training is PF with no pre-training
-        else:
-            ref["x"] = "general"
         points.append(ref)
     return pd.concat(points)
 

@@ -84,6 +84,13 @@ def get_tokenizer(vocab_size: int | None, corpus: str = "general"):
 
 def train_wordpiece(corpus: str, vocab_size: int):
     """Train a lowercase BERT WordPiece of `vocab_size` tokens on `corpus`; cached under runs/vocab/."""
+    from transformers import BertTokenizerFast
+    # Never BertTokenizerFast(vocab_file=...): in transformers 5 it silently builds a 5-token vocabulary.
+    return BertTokenizerFast.from_pretrained(wordpiece_dir(corpus, vocab_size))
+
+
+def wordpiece_dir(corpus: str, vocab_size: int) -> Path:
+    """The folder of the fresh WordPiece (trained on first use): a tokenizer any stage can load."""
     from tokenizers import BertWordPieceTokenizer
     from transformers import BertTokenizerFast
 
@@ -103,8 +110,7 @@ def train_wordpiece(corpus: str, vocab_size: int):
         except OSError:  # another process got there first: use its (identical) vocabulary
             import shutil
             shutil.rmtree(tmp, ignore_errors=True)
-    # Never BertTokenizerFast(vocab_file=...): in transformers 5 it silently builds a 5-token vocabulary.
-    return BertTokenizerFast.from_pretrained(folder)
+    return folder
 
 
 def tokenize_corpus(corpus: str, tokenizer, block_size: int) -> torch.Tensor:

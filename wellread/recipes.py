@@ -8,7 +8,7 @@ from . import cache
 from .budget import Budget, get_budget
 from .distill import DistillConfig, distill
 from .finetune import FinetuneConfig, build_classifier, finetune
-from .pretrain import PretrainConfig, pretrain
+from .pretrain import PretrainConfig, pretrain, wordpiece_dir
 from .sizes import parse_size
 from .speed import latency_ms
 from .teacher import LogitsConfig, base_teacher, teacher_logits, train_teacher
@@ -76,9 +76,10 @@ def transfer_set(budget: str | Budget = "classroom", *, transfer="movie", transf
 
 def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, layers: int = 2,
         finetune_after: bool = False, temperature: float = 1.0, alpha: float = 0.0, transfer="movie",
-        transfer_examples: int | None = None, include_train=True, corpus="general", quiet=False,
-        **overrides) -> Result:
-    """Run one of METHODS for one student size and seed; every stage is cached."""
+        transfer_examples: int | None = None, include_train=True, corpus="general", vocab_size: int | None = None,
+        quiet=False, **overrides) -> Result:
+    """Run one of METHODS for one student size and seed; every stage is cached. `vocab_size`: the student gets a
+    fresh WordPiece of that many tokens, trained on `corpus` (the teacher keeps its own)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {list(METHODS)}")
     b = get_budget(budget, **overrides)
@@ -93,8 +94,11 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
         return finetune(config, quiet=quiet)
 
     if method in ("pf", "pd"):
-        stages.append(("pretrain", pretrained_student(size, b, corpus=corpus, quiet=quiet)))
-    init = stages[0][1] if stages else "random"
+        stages.append(("pretrain", pretrained_student(size, b, corpus=corpus, vocab_size=vocab_size, quiet=quiet)))
+    elif method == "truncated" and vocab_size is not None:
+        raise ValueError("the truncated teacher keeps the teacher's vocabulary: use vocab_size=None")
+    # random weights over the student's own vocabulary when it has one
+    init = stages[0][1] if stages else ("random" if vocab_size is None else wordpiece_dir(corpus, vocab_size))
     if method in ("basic", "pf"):
         stages.append(("finetune", tune(init)))
     elif method == "truncated":
@@ -120,7 +124,8 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
                   curves={name: cache.metrics(p).get("curve", []) for name, p in stages},
                   config={"budget": asdict(b), "stages": [str(p) for _, p in stages], "layers": layers,
                           "finetune_after": finetune_after, "temperature": temperature, "alpha": alpha,
-                          "transfer": transfer, "include_train": include_train, "corpus": corpus})
+                          "transfer": transfer, "include_train": include_train, "corpus": corpus,
+                          "vocab_size": vocab_size})
 
 
 def compare(size="tiny", methods=tuple(METHODS), budget: str | Budget = "classroom", seeds=(0,), quiet=False,

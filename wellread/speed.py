@@ -21,7 +21,9 @@ def latency_ms(model_or_size, *, batch: int = 1, seq_len: int = 128, repeats: in
         model = BertModel(parse_size(model_or_size).bert_config(), add_pooling_layer=False)
     model.eval()
     device = next(model.parameters()).device
-    ids = torch.randint(1000, 2000, (batch, seq_len), generator=torch.Generator().manual_seed(0)).to(device)
+    vocab = model.config.vocab_size  # ordinary word ids, inside any vocabulary (a small student's too)
+    low = min(1000, vocab // 2)
+    ids = torch.randint(low, min(low + 1000, vocab), (batch, seq_len), generator=torch.Generator().manual_seed(0)).to(device)
     mask = torch.ones_like(ids)
     times = []
     for i in range(warmup + repeats):
