@@ -332,7 +332,7 @@ ANALYSES = {"transfer": ("transfer_size", "transfer examples", True),
             "corpus": ("corpus", "pre-training text", False),
             "finetune_lr": ("finetune_lr", "fine-tuning learning rate", True),
             "block": ("block", "pre-training block length (tokens)", False),
-            "vocab": ("vocab", "student vocabulary (WordPiece tokens)", True)}
+            "vocab": ("vocab", "student vocabulary (tokens)", True)}
 
 
 def results_frame(rows):
