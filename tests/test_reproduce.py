@@ -14,7 +14,8 @@ _spec = importlib.util.spec_from_file_location("reproduce", Path(__file__).paren
 reproduce = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reproduce)
 
-RUN_KWARGS = {"layers", "transfer", "transfer_examples", "include_train", "corpus", "vocab_size"}  # recipes.run's own arguments
+# recipes.run's own arguments
+RUN_KWARGS = {"layers", "transfer", "transfer_examples", "include_train", "corpus", "vocab_size"}
 
 
 def _args(**kw):
