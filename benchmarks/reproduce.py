@@ -191,6 +191,24 @@ def summary(rows, budget: str) -> str:
     return "\n".join(lines)
 
 
+def pf_lead(rows, budget: str) -> str:
+    """A markdown table of PF's lead over basic training in every setting where both ran (the pre-training effect)."""
+    from wellread.plots import results_frame
+    df = results_frame([r for r in rows if r["budget"] == budget])
+    if df.empty:
+        return ""
+    both = df[df["method"].isin(["basic", "pf"])].groupby(["size", "setting", "method"])
+    stats = both.agg(test=("test_acc", "mean"), val=("val_acc", "mean"), seeds=("seed", "nunique")).unstack("method")
+    stats = stats.dropna()
+    lines = ["| size | setting | seeds (basic/PF) | basic test (val) | PF test (val) | PF - basic, test points |",
+             "|---|---|---|---|---|---|"]
+    for (size, setting), r in stats.iterrows():
+        lines.append(f"| {size} | {setting} | {r['seeds', 'basic']:.0f}/{r['seeds', 'pf']:.0f} | "
+                     f"{r['test', 'basic']:.3f} ({r['val', 'basic']:.3f}) | {r['test', 'pf']:.3f} ({r['val', 'pf']:.3f}) | "
+                     f"{100 * (r['test', 'pf'] - r['test', 'basic']):+.1f} |")
+    return "\n".join(lines)
+
+
 def read_rows(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -242,6 +260,8 @@ def main(argv=None) -> int:
               f"test {result.test_acc:.3f}  ({time.time() - t0:.0f} s)", flush=True)
     print(f"grid done in {time.time() - started:.0f} s -> {args.out}")
     print(summary(rows, args.budget))
+    print("\nPre-training's effect: PF against basic training, mean over seeds")
+    print(pf_lead(rows, args.budget))
     from wellread.plots import results_figures
     for name, figure in results_figures(rows).items():
         figure.write_html(args.out.parent / f"{name}.html", include_plotlyjs="cdn")
