@@ -75,3 +75,11 @@ def test_each_lever_is_drawn_beside_the_default_it_varies():
     assert set(vocab["x"]) == {30522}
     figures = plots.results_figures(rows)
     assert {"finetune_lr", "vocab", "methods"} <= set(figures)
+
+
+def test_pf_lead_pairs_basic_and_pf_within_a_setting():
+    rows = [dict(size="L2/H128", method=m, seed=s, setting=st, test_acc=a, val_acc=a, budget="classroom")
+            for m, s, st, a in [("basic", 0, "default", .70), ("basic", 1, "default", .72), ("pf", 0, "default", .75),
+                                ("pf", 0, "block=64", .80)]]  # block=64 has no basic run: no row
+    table = reproduce.pf_lead(rows, "classroom").splitlines()
+    assert len(table) == 3 and table[2].startswith("| L2/H128 | default | 2/1 | 0.710") and table[2].endswith("+4.0 |")
