@@ -195,7 +195,7 @@ def pf_lead(rows, budget: str) -> str:
     """A markdown table of PF's lead over basic training in every setting where both ran (the pre-training effect)."""
     from wellread.plots import results_frame
     df = results_frame([r for r in rows if r["budget"] == budget])
-    if df.empty:
+    if df.empty or not {"basic", "pf"} <= set(df["method"]):
         return ""
     both = df[df["method"].isin(["basic", "pf"])].groupby(["size", "setting", "method"])
     stats = both.agg(test=("test_acc", "mean"), val=("val_acc", "mean"), seeds=("seed", "nunique")).unstack("method")
