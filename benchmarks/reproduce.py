@@ -193,19 +193,16 @@ def summary(rows, budget: str) -> str:
 
 def pf_lead(rows, budget: str) -> str:
     """A markdown table of PF's lead over basic training in every setting where both ran (the pre-training effect)."""
-    from wellread.plots import results_frame
-    df = results_frame([r for r in rows if r["budget"] == budget])
-    if df.empty or not {"basic", "pf"} <= set(df["method"]):
+    from wellread.plots import pf_lead as lead_frame
+    lead = lead_frame([r for r in rows if r["budget"] == budget])
+    if lead.empty:
         return ""
-    both = df[df["method"].isin(["basic", "pf"])].groupby(["size", "setting", "method"])
-    stats = both.agg(test=("test_acc", "mean"), val=("val_acc", "mean"), seeds=("seed", "nunique")).unstack("method")
-    stats = stats.dropna()
     lines = ["| size | setting | seeds (basic/PF) | basic test (val) | PF test (val) | PF - basic, test points |",
              "|---|---|---|---|---|---|"]
-    for (size, setting), r in stats.iterrows():
+    for (_, size, setting), r in lead.iterrows():
         lines.append(f"| {size} | {setting} | {r['seeds', 'basic']:.0f}/{r['seeds', 'pf']:.0f} | "
                      f"{r['test', 'basic']:.3f} ({r['val', 'basic']:.3f}) | {r['test', 'pf']:.3f} ({r['val', 'pf']:.3f}) | "
-                     f"{100 * (r['test', 'pf'] - r['test', 'basic']):+.1f} |")
+                     f"{100 * r['pf - basic'].item():+.1f} |")
     return "\n".join(lines)
 
 

@@ -355,6 +355,18 @@ def results_frame(rows):
     return df
 
 
+def pf_lead(rows):
+    """PF against basic training wherever both ran: test and validation means over seeds, seeds, and PF - basic."""
+    df = results_frame(rows)
+    if df.empty or not {"basic", "pf"} <= set(df["method"]):
+        return df.iloc[:0]
+    both = df[df["method"].isin(["basic", "pf"])].groupby(["budget", "size", "setting", "method"])
+    lead = both.agg(test=("test_acc", "mean"), val=("val_acc", "mean"), seeds=("seed", "nunique")).unstack("method")
+    lead = lead.dropna()
+    lead["pf - basic"] = lead["test", "pf"] - lead["test", "basic"]
+    return lead
+
+
 def _layers(size) -> int | None:
     try:
         return parse_size(size, off_grid=True).layers
