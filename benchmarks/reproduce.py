@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 import time
 from pathlib import Path
@@ -42,9 +41,9 @@ def planned_runs(args):
                     for layers in args.truncated_layers:
                         yield f"L{layers}/H384", size, method, seed, f"layers={layers}", {"layers": layers}
     first, seeds = sizes[0], args.analysis_seeds
-    steps = get_budget(args.budget).pretrain_steps
+    steps = get_budget(args.budget).pretrain.steps
     # few labels, fine-tuned for 10 epochs: with 3 (94 steps) basic training stays at the majority class (see "labels")
-    few_setting, few = ",labels=1000,epochs=10", {"train_examples": 1000, "finetune_epochs": 10.0}
+    few_setting, few = ",labels=1000,epochs=10", {"task__train_examples": 1000, "finetune__epochs": 10.0}
     analyses = {
         # more unlabeled transfer text (plus the task's own training inputs, as in the default)
         "transfer_size": [(m, f"transfer={n}", {"transfer_examples": n})
@@ -53,23 +52,23 @@ def planned_runs(args):
         "domain": [(m, f"domain={d}", {"transfer": d, "transfer_examples": 20000, "include_train": False})
                    for d in ("movie", "glosses") for m in ("d", "pd")],
         # pre-training should matter most when labels are few; with few labels, 3 epochs are few steps
-        "labels": [(m, f"labels={n}", {"train_examples": n}) for n in (250, 1000, 4000) for m in ("basic", "pf")]
-                  + [(m, f"labels={n},epochs=10", {"train_examples": n, "finetune_epochs": 10.0})
+        "labels": [(m, f"labels={n}", {"task__train_examples": n}) for n in (250, 1000, 4000) for m in ("basic", "pf")]
+                  + [(m, f"labels={n},epochs=10", {"task__train_examples": n, "finetune__epochs": 10.0})
                      for n in (250, 1000) for m in ("basic", "pf")],
         # the pre-training budget as a curve (0 steps is basic training), with all labels and with 1,000
-        "pretrain_steps": [("pf", f"pretrain_steps={n}{extra}", {"pretrain_steps": n, **kwargs})
+        "pretrain_steps": [("pf", f"pretrain_steps={n}{extra}", {"pretrain__steps": n, **kwargs})
                            for n in (steps // 4, steps // 2, steps * 2)
                            for extra, kwargs in (("", {}), (few_setting, few))],
         # in-domain pre-training text: movie dialogue and plots instead of general English
         "corpus": [("pf", "corpus=movie", {"corpus": "movie"}), ("pd", "corpus=movie", {"corpus": "movie"}),
-                   ("pf", "corpus=movie,labels=1000", {"corpus": "movie", "train_examples": 1000}),
+                   ("pf", "corpus=movie,labels=1000", {"corpus": "movie", "task__train_examples": 1000}),
                    ("pf", "corpus=movie" + few_setting, {"corpus": "movie", **few})],
         # the fine-tuning learning rate: a pre-trained student might keep more of what it learned at a lower one
-        "finetune_lr": [(m, f"finetune_lr={lr:g}{extra}", {"finetune_lr": lr, **kwargs})
+        "finetune_lr": [(m, f"finetune_lr={lr:g}{extra}", {"finetune__lr": lr, **kwargs})
                         for lr in (1e-4, 1e-3) for extra, kwargs in (("", {}), (few_setting, few))
                         for m in ("basic", "pf")],
         # 64-token blocks (the task's length) at equal tokens per step: twice the blocks, half the attention cost
-        "block": [("pf", f"block=64{extra}", {"block_size": 64, "pretrain_batch": 64, **kwargs})
+        "block": [("pf", f"block=64{extra}", {"pretrain__block_size": 64, "pretrain__batch_size": 64, **kwargs})
                   for extra, kwargs in (("", {}), (few_setting, few))],
         # a fresh 8,192-token student WordPiece: a quarter of the embedding rows, each seen ~4x as often
         "vocab": [(m, f"vocab=8192{extra}", {"vocab_size": 8192, **kwargs})
@@ -88,7 +87,7 @@ def teacher_row(budget: str) -> dict:
     scores = cache.metrics(path)
     model, _ = build_classifier(str(path))
     row = {"size": f"L{model.config.num_hidden_layers}/H{model.config.hidden_size}", "method": "teacher", "seed": 0,
-           "setting": "default", "budget": b.name, "latency_ms": latency_ms(model, batch=1, seq_len=b.max_len, repeats=20),
+           "setting": "default", "budget": b.name, "latency_ms": latency_ms(model, batch=1, seq_len=b.task.max_len, repeats=20),
            **{k: scores.get(k) for k in ("val_acc", "test_acc", "val_f1", "test_f1", "params", "wall_s")},
            **cache.provenance()}
     return {k: row.get(k) for k in FIELDS}
@@ -96,7 +95,7 @@ def teacher_row(budget: str) -> dict:
 
 def main_grid(rows, budget: str):
     """The methods x sizes part of the rows at one budget (students, truncated teachers, the teacher), typed."""
-    from wellread.plots import results_frame
+    from wellread.results import results_frame
     df = results_frame([r for r in rows if r["budget"] == budget])
     return df[df["analysis"].isin(["default", "layers"])] if len(df) else df
 
@@ -139,9 +138,8 @@ def write_static_figure(rows, budget: str, path: Path) -> bool:
     ax.legend(fontsize=7, loc="upper left", ncol=2)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format=path.suffix[1:], **({"metadata": {"Date": None}} if path.suffix == ".svg" else {}))
-    os.replace(tmp, path)
+    with cache.atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix[1:], **({"metadata": {"Date": None}} if path.suffix == ".svg" else {}))
     plt.close(fig)
     return True
 
@@ -175,16 +173,16 @@ def summary(rows, budget: str) -> str:
     b = get_budget(budget)
     teacher_size = df.loc[df["method"] == "teacher", "size"].iloc[0]
     t_acc = float(df.loc[df["method"] == "teacher", "test_acc"].mean())
-    sizes = sorted(set(df["size"]), key=lambda s: parse_size(s, off_grid=True).encoder_flops(b.max_len))
-    latency = side_by_side_latency(sizes, b.max_len)
-    t_flops = parse_size(teacher_size, off_grid=True).encoder_flops(b.max_len)
-    lines = [f"| size | method | seeds | test (mean ± sd) | val | vs teacher | CPU ms / {b.max_len} tokens | speed-up | "
+    sizes = sorted(set(df["size"]), key=lambda s: parse_size(s, off_grid=True).encoder_flops(b.task.max_len))
+    latency = side_by_side_latency(sizes, b.task.max_len)
+    t_flops = parse_size(teacher_size, off_grid=True).encoder_flops(b.task.max_len)
+    lines = [f"| size | method | seeds | test (mean ± sd) | val | vs teacher | CPU ms / {b.task.max_len} tokens | speed-up | "
              "teacher's encoder FLOPs / these |", "|---|---|---|---|---|---|---|---|---|"]
     for size in sizes:
         for method in [m for m in (*METHODS, "teacher") if ((df["size"] == size) & (df["method"] == m)).any()]:
             g = df[(df["size"] == size) & (df["method"] == method)]
             sd = f" ± {g['test_acc'].std():.3f}" if len(g) > 1 else ""
-            flops = t_flops / parse_size(size, off_grid=True).encoder_flops(b.max_len)
+            flops = t_flops / parse_size(size, off_grid=True).encoder_flops(b.task.max_len)
             lines.append(f"| {size} | {method} | {len(g)} | {g['test_acc'].mean():.3f}{sd} | {g['val_acc'].mean():.3f} | "
                          f"{100 * (g['test_acc'].mean() - t_acc):+.1f} | {latency[size]:.1f} | "
                          f"{latency[teacher_size] / latency[size]:.1f}x | {flops:.1f}x |")
@@ -193,7 +191,7 @@ def summary(rows, budget: str) -> str:
 
 def pf_lead(rows, budget: str) -> str:
     """A markdown table of PF's lead over basic training in every setting where both ran (the pre-training effect)."""
-    from wellread.plots import pf_lead as lead_frame
+    from wellread.results import pf_lead as lead_frame
     lead = lead_frame([r for r in rows if r["budget"] == budget])
     if lead.empty:
         return ""
@@ -214,13 +212,10 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
+    with cache.atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
@@ -259,7 +254,7 @@ def main(argv=None) -> int:
     print(summary(rows, args.budget))
     print("\nPre-training's effect: PF against basic training, mean over seeds")
     print(pf_lead(rows, args.budget))
-    from wellread.plots import results_figures
+    from wellread.results import results_figures
     for name, figure in results_figures(rows).items():
         figure.write_html(args.out.parent / f"{name}.html", include_plotlyjs="cdn")
     write_static_figure(rows, args.budget, args.out.parent / "methods.svg")

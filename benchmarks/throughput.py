@@ -1,10 +1,12 @@
-"""Pre-training throughput: a naive Hugging Face MLM step against wellread's step, in tokens/s and GFLOP/s.
+"""Pre-training throughput: a naive Hugging Face MLM step against wellread's step, side by side, in s/step,
+tokens/s and GFLOP/s, with the CPU's flags and the precision the kit chooses here (and why).
 
     python benchmarks/throughput.py --sizes tiny mini --steps 10 --batch 32 --seq 128
+    ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/throughput.py   # a CPU without native bf16, simulated
 
 Naive: `BertForMaskedLM(input_ids, labels=...)` (vocabulary logits at every position), fp32, eager, AdamW.
-wellread: `pretrain.train_step` (head only at masked positions, bf16 autocast, optionally compiled).
-Run it on a quiet machine: other busy processes on the same cores distort every number.
+wellread: `train.train_step` on `pretrain.MaskedOnlyLM` (head only at masked positions), at fp32 and, where
+the CPU has it natively, bf16 autocast. Run it on a quiet machine: busy neighbours distort every number.
 """
 from __future__ import annotations
 
@@ -12,14 +14,12 @@ import argparse
 import os
 import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see FACTS.md on shared CPUs
+import wellread  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads; idle threads spin otherwise)
+import torch
 
-import torch  # noqa: E402
-from transformers import get_linear_schedule_with_warmup  # noqa: E402
-
-from wellread import pretrain  # noqa: E402
-from wellread.device import accelerator, seed_everything  # noqa: E402
-from wellread.sizes import parse_size  # noqa: E402
+from wellread import pretrain, train
+from wellread.device import choose_precision, cpu_flags, seed_everything
+from wellread.sizes import parse_size
 
 VOCAB = 30522
 
@@ -80,7 +80,7 @@ def time_steps(step, data, warmup) -> float:
     return times[len(times) // 2]
 
 
-def naive(size, data, warmup) -> float:
+def naive(size, data, warmup, precision=None) -> float:
     seed_everything(0)
     model = pretrain.build_model(size.short, VOCAB).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -93,17 +93,16 @@ def naive(size, data, warmup) -> float:
     return time_steps(step, data, warmup)
 
 
-def wellread(size, data, warmup, compile) -> float:
+def kit(size, data, warmup, precision, compile=False) -> float:
+    """The kit's own step (train.setup + train.train_step): masked-only head, at `precision`."""
     seed_everything(0)
-    acc = accelerator(bf16=True)
-    model = pretrain.MaskedOnlyLM(pretrain.build_model(size.short, VOCAB))
-    opt = pretrain.make_optimizer(model, 1e-4, 0.01)
-    sched = get_linear_schedule_with_warmup(opt, 0, 10 ** 6)
-    model, opt = acc.prepare(model, opt)
+    student = pretrain.build_model(size.short, VOCAB)
+    acc, model, opt, sched = train.setup(pretrain.MaskedOnlyLM(student), 10 ** 6, lr=1e-4, weight_decay=0.01,
+                                         warmup_frac=0.0, precision=precision, **pretrain.ADAM)
     if compile:
-        acc.unwrap_model(model).mlm.bert.compile()
+        student.bert.compile()
     model.train()
-    return time_steps(lambda x, y: pretrain.train_step(model, opt, sched, acc, x, y), data, warmup)
+    return time_steps(lambda x, y: train.train_step(acc, model, opt, sched, lambda m, b: m(*b), (x, y)), data, warmup)
 
 
 def main():
@@ -113,27 +112,34 @@ def main():
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (compile happens here)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--compile", choices=["off", "on", "both"], default="both")
+    ap.add_argument("--compile", action="store_true", help="also time the kit's loop with torch.compile")
+    ap.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=None,
+                    help="the kit's precisions to time (default: fp32, plus bf16 where it is native here)")
     args = ap.parse_args()
 
+    chosen, why = choose_precision()
+    precisions = args.precisions or (["fp32", "bf16"] if chosen == "bf16" else ["fp32"])
     peak = matmul_peak()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32 matmul peak {peak:.0f} GFLOP/s")
+    print(f"CPU flags: {' '.join(cpu_flags()) or 'unknown'}; ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset)')}")
+    print(f"the kit chooses {chosen}: {why}; timing the kit at {', '.join(precisions)}")
     data = batches(args.steps + args.warmup, args.batch, args.seq)
     tokens = args.batch * args.seq
     predicted = sum(int((y != -100).sum()) for _, y in data) / len(data)
-    modes = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
 
-    header = f"{'size':6} {'loop':22} {'s/step':>8} {'tokens/s':>9} {'speed-up':>8} {'GFLOP/s':>8} {'% fp32 peak':>11}"
+    header = f"{'size':6} {'loop':26} {'s/step':>8} {'tokens/s':>9} {'vs naive':>8} {'GFLOP/s':>8} {'% fp32 peak':>11}"
     print(header + "\n" + "-" * len(header))
     for spec in args.sizes:
         size = parse_size(spec)
         rows = [("naive fp32 full-vocab", naive(size, data, args.warmup), tokens)]
-        for c in modes:
-            rows.append((f"wellread bf16{' compile' if c else ''}", wellread(size, data, args.warmup, c), predicted))
+        for precision in precisions:
+            for compile in ([False, True] if args.compile else [False]):
+                name = f"wellread {precision} masked-only{' compile' if compile else ''}"
+                rows.append((name, kit(size, data, args.warmup, precision, compile), predicted))
         base = rows[0][1]
         for name, s, pred in rows:
             gflops = step_flops(size, args.batch, args.seq, pred) / s / 1e9
-            print(f"{size.name:6} {name:22} {s:8.3f} {tokens / s:9.0f} {base / s:7.2f}x {gflops:8.1f} {100 * gflops / peak:10.0f}%")
+            print(f"{size.name:6} {name:26} {s:8.3f} {tokens / s:9.0f} {base / s:7.2f}x {gflops:8.1f} {100 * gflops / peak:10.0f}%")
 
 
 if __name__ == "__main__":

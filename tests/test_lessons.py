@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from wellread import exercises, lessons, plots, tour
+from wellread import exercises, lessons, plots, results, tour
 from wellread.distill import distill_loss, soft_cross_entropy
 from wellread.pretrain import mask_tokens
 from wellread.recipes import METHODS
@@ -110,7 +110,7 @@ def test_live_figure_shows_and_updates_without_a_kernel():
 
 
 def test_paper_results_are_the_published_glue_scores():
-    df = lessons.paper_results()
+    df = results.paper_results()
     assert {"model", "layers", "hidden", "task", "metric", "value", "citation", "url"} <= set(df.columns)
     score = df[(df.task == "GLUE") & (df.metric == "score")].set_index("model")["value"].to_dict()
     assert score == {"BERT-Tiny": 64.2, "BERT-Mini": 65.8, "BERT-Small": 71.2, "BERT-Medium": 73.5}
@@ -123,7 +123,7 @@ def test_paper_results_are_the_published_glue_scores():
 
 
 def test_results_grid_is_none_or_a_table():
-    grid = lessons.results_grid()
+    grid = results.results_grid()
     assert grid is None or {"size", "method", "test_acc"} <= set(grid.columns)
 
 
@@ -150,7 +150,7 @@ def test_size_figures():
     z = grid.data[0].z
     assert z[0][0] == pytest.approx(math.log10(50)) and z[1][1] is None  # unmeasured cells stay blank
     assert len(plots.speed_vs_params(rows).data) == 2
-    assert len(plots.glue_scores(lessons.paper_results()).data) == 5
+    assert len(plots.glue_scores(results.paper_results()).data) == 5
 
 
 def test_vocab_share_shrinks_with_a_smaller_vocabulary():
@@ -204,7 +204,7 @@ def test_results_figures_read_the_reproduction_csv_format():
         {"size": "L2/H128", "method": "pf", "seed": "0", "setting": "labels=1000,epochs=10", "test_acc": "0.62"},
         {"size": "L2/H128", "method": "pf", "seed": "0", "setting": "corpus=movie", "test_acc": "0.75"},
     ]
-    figures = plots.results_figures(rows)
+    figures = results.results_figures(rows)
     assert set(figures) == {"methods", "transfer_size", "domain", "labels", "pretrain_steps", "corpus"}
     # the pre-training curve starts at basic training (0 steps) and passes through the budget's default PF run
     (curve,) = figures["pretrain_steps"].data
@@ -213,8 +213,8 @@ def test_results_figures_read_the_reproduction_csv_format():
     assert list(figures["corpus"].data[0].x) == ["general", "movie"]
     truncated = [t for t in figures["methods"].data if t.name.startswith("Truncated")][0]
     assert list(truncated.y)[0] == pytest.approx(0.60)  # the 2-layer truncation beside the 2-layer student
-    assert plots.results_figures([]) == {}
-    frame = plots.results_frame(rows)
+    assert results.results_figures([]) == {}
+    frame = results.results_frame(rows)
     assert frame.loc[4, "x"] == 1000 and frame.loc[6, "x"] == "glosses" and frame.loc[0, "analysis"] == "default"
     assert (frame.loc[10, "analysis"], frame.loc[10, "x"], frame.loc[10, "variant"]) == ("labels", 1000, "epochs=10")
 

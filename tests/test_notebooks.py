@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from wellread import lessons, tour
+from wellread import lessons, results, tour
 from wellread.budget import get_budget
 from wellread.recipes import METHODS
 
@@ -139,7 +139,7 @@ def test_00_students(executed):
 @pytestmark_exec
 def test_01_pretraining(executed):
     n = _execute("01_pretraining", executed)["numbers"]
-    assert n["steps"] == SMOKE.pretrain_steps
+    assert n["steps"] == SMOKE.pretrain.steps
     assert n["heldout_loss"] < n["initial_loss"], "pre-training lowered the held-out loss"
     assert 9.5 < n["initial_loss"] < 11.5  # ~ ln(30522) at random init
     assert 0 < n["unigram_entropy"] < n["initial_loss"]
@@ -153,7 +153,7 @@ def test_02_teacher(executed):
     _acc(n["teacher_val_acc"]), _acc(n["teacher_test_acc"])
     assert n["my_accuracy_val"] == pytest.approx(n["teacher_val_acc"], abs=1e-6)
     assert n["movies_shared_between_splits"] == 0
-    assert n["transfer_examples"] == SMOKE.transfer_examples + SMOKE.train_examples
+    assert n["transfer_examples"] == SMOKE.logits.transfer_examples + SMOKE.task.train_examples
     assert 0.5 <= n["mean_confidence_unlabeled"] <= 1 and n["exercise_solution_ok"] is True
 
 
@@ -187,7 +187,7 @@ def test_05_what_matters(executed):
     assert {r["size"] for r in n["results"] if r["setting"] == "default"} == {"L2/H128", "L4/H128", "L2/H256"}
     for r in n["results"]:
         _acc(r["test_acc"])
-    assert n["committed_grid_rows"] == (0 if lessons.results_grid() is None else len(lessons.results_grid()))
+    assert n["committed_grid_rows"] == (0 if results.results_grid() is None else len(results.results_grid()))
 
 
 @pytestmark_exec

@@ -1,13 +1,15 @@
 """Masked-LM pre-training: masking, the masked-only head, packing, WordPiece, caching, resume, determinism."""
 import math
 import random
+from dataclasses import replace
 
-import wellread  # noqa: F401  (first: it sets OMP_WAIT_POLICY before torch loads; see FACTS.md)
+import wellread  # noqa: F401  (first: it sets OMP_WAIT_POLICY before torch loads)
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from wellread import cache, pretrain
+from wellread.device import resolve
 from wellread.pretrain import PretrainConfig
 
 @pytest.fixture(scope="session")
@@ -35,7 +37,7 @@ def toy(monkeypatch, tmp_path, tokenizer):
     """Runs go to tmp_path; the corpus is toy_texts(); the 'teacher' tokenizer is the fixture."""
     monkeypatch.setenv("WELLREAD_RUNS", str(tmp_path / "runs"))
     texts = toy_texts()
-    monkeypatch.setattr(pretrain, "_load_texts", lambda corpus: texts)
+    monkeypatch.setattr(pretrain, "_load_texts", lambda corpus, source="embedded": texts)
     monkeypatch.setattr(pretrain, "_teacher_tokenizer", lambda: tokenizer)
     return texts
 
@@ -111,7 +113,7 @@ def test_train_wordpiece(toy, monkeypatch):
     rng = random.Random(1)  # varied made-up words, so the vocabulary can fill up to the size asked for
     words = ["".join(rng.choice("abcdefghijklmnop") for _ in range(rng.randint(3, 8))) for _ in range(400)]
     texts = [" ".join(rng.choice(words) for _ in range(12)) + "." for _ in range(800)]
-    monkeypatch.setattr(pretrain, "_load_texts", lambda corpus: texts)
+    monkeypatch.setattr(pretrain, "_load_texts", lambda corpus, source="embedded": texts)
     tok = pretrain.train_wordpiece("general", 500)
     assert len(tok) == 500
     assert tok.mask_token_id is not None and tok.cls_token_id is not None
@@ -219,3 +221,14 @@ def test_loss_decreases(toy):
     assert m["eval_curve"][-1]["heldout_loss"] < m["eval_curve"][0]["heldout_loss"] - 0.5
     assert m["curve"][-1]["loss"] < m["curve"][0]["loss"]
     assert m["heldout_loss"] < math.log(30522)
+
+
+def test_an_unreadable_checkpoint_is_discarded_and_the_stage_starts_over(toy):
+    config = small(steps=4)
+    resolved = replace(config, precision=resolve(config.precision))  # what the stage keys on
+    partial = cache.runs_dir() / "pretrain" / f"{cache.config_key(resolved)}.partial"
+    partial.mkdir(parents=True)
+    (partial / "checkpoint.pt").write_bytes(b"")  # a 0-byte checkpoint, as a full disk or a kill can leave
+    with pytest.warns(UserWarning, match="unreadable"):
+        path = pretrain.pretrain(config, quiet=True)
+    assert cache.metrics(path)["steps"] == 4 and not partial.exists()

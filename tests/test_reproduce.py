@@ -2,13 +2,12 @@
 import argparse
 import csv
 import importlib.util
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from wellread import plots
-from wellread.budget import Budget
+from wellread import plots, results
+from wellread.budget import override_names
 
 _spec = importlib.util.spec_from_file_location("reproduce", Path(__file__).parents[1] / "benchmarks" / "reproduce.py")
 reproduce = importlib.util.module_from_spec(_spec)
@@ -29,13 +28,13 @@ def test_every_planned_run_is_unique_and_parses_into_an_analysis():
     plan = list(reproduce.planned_runs(_args()))
     keys = [(label, method, seed, setting) for label, _, method, seed, setting, _ in plan]
     assert len(keys) == len(set(keys))
-    budget_fields = {f.name for f in fields(Budget)}
+    budget_fields = set(override_names())
     for _, _, _, _, _, kwargs in plan:
         assert set(kwargs) <= budget_fields | RUN_KWARGS
-    frame = plots.results_frame([{"setting": k[3]} for k in keys])
+    frame = results.results_frame([{"setting": k[3]} for k in keys])
     assert set(frame["analysis"]) == {"default", "layers", "labels", "transfer", "domain", "pretrain_steps", "corpus",
                                       "finetune_lr", "block", "vocab"}
-    assert set(frame["analysis"]) - {"default", "layers", "transfer"} <= set(plots.ANALYSES)  # each has a figure
+    assert set(frame["analysis"]) - {"default", "layers", "transfer"} <= set(results.ANALYSES)  # each has a figure
     # the pre-training curve brackets the budget's steps, with all labels and with 1,000
     curve = frame[frame.analysis == "pretrain_steps"]
     assert sorted(set(curve["x"])) == [375, 750, 3000] and set(curve["variant"]) == {"", "labels=1000,epochs=10"}
@@ -68,12 +67,12 @@ def test_each_lever_is_drawn_beside_the_default_it_varies():
     rows = [dict(size="L2/H128", method=m, seed=0, setting=s, test_acc=a, budget="classroom")
             for m, s, a in [("basic", "default", .74), ("pf", "default", .75), ("basic", "finetune_lr=0.001", .70),
                             ("pf", "finetune_lr=0.001", .72), ("pf", "vocab=8192", .76), ("basic", "vocab=8192", .73)]]
-    df = plots.results_frame(rows)
-    lr = plots._reference_points(df, df[df.analysis == "finetune_lr"], "finetune_lr")
+    df = results.results_frame(rows)
+    lr = results._reference_points(df, df[df.analysis == "finetune_lr"], "finetune_lr")
     assert sorted(zip(lr["method"], lr["x"])) == [("basic", 5e-4), ("pf", 5e-4)]
-    vocab = plots._reference_points(df, df[df.analysis == "vocab"], "vocab")
+    vocab = results._reference_points(df, df[df.analysis == "vocab"], "vocab")
     assert set(vocab["x"]) == {30522}
-    figures = plots.results_figures(rows)
+    figures = results.results_figures(rows)
     assert {"finetune_lr", "vocab", "methods"} <= set(figures)
 
 

@@ -7,11 +7,13 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from wellread import cache
 from wellread.budget import get_budget
-from wellread.finetune import FinetuneConfig, finetune, predict_logits
+from wellread.data import Task
+from wellread.finetune import FinetuneConfig, finetune
+from wellread.train import predict_logits
 from wellread.recipes import METHODS, run, transfer_set
 from wellread.teacher import load_teacher_logits
 
-TINY = dict(train_examples=96, eval_examples=64, epochs=1, batch_size=16)
+TINY = dict(task=Task(train_examples=96, eval_examples=64), epochs=1, batch_size=16)
 
 
 def test_finetune_is_deterministic_and_round_trips_through_plain_transformers():
@@ -33,17 +35,17 @@ def test_predictions_come_back_in_input_order_despite_length_sorting():
     model = AutoModelForSequenceClassification.from_pretrained(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     texts = ["a long and winding sentence about a film that never ends", "bad", "good fun", "meh ok"]
-    batched = predict_logits(model, tokenizer, texts, batch_size=2, bf16=False)
-    one_by_one = torch.cat([predict_logits(model, tokenizer, [t], bf16=False) for t in texts])
+    batched = predict_logits(model, tokenizer, texts, batch_size=2, precision="fp32")
+    one_by_one = torch.cat([predict_logits(model, tokenizer, [t], precision="fp32") for t in texts])
     assert torch.allclose(batched, one_by_one, atol=1e-5)
 
 
 def test_teacher_logits_cover_transfer_and_training_inputs():
     b = get_budget("smoke")
     transfer = load_teacher_logits(transfer_set(b, quiet=True))
-    assert len(transfer) == b.transfer_examples + b.train_examples
+    assert len(transfer) == b.logits.transfer_examples + b.task.train_examples
     labels = list(transfer["label"])
-    assert labels.count(-1) == b.transfer_examples and set(labels) == {-1, 0, 1}
+    assert labels.count(-1) == b.logits.transfer_examples and set(labels) == {-1, 0, 1}
     assert torch.tensor(list(transfer["teacher_logits"])).shape == (len(transfer), 2)
 
 
@@ -73,9 +75,9 @@ def test_a_truncated_teacher_cannot_have_more_layers_than_the_teacher():
 def test_asking_for_every_label_is_the_same_stage_as_asking_for_all():
     from wellread import data
     n = len(data.load_task()["train"])
-    small = dict(TINY, train_examples=None)
-    assert finetune(FinetuneConfig(**dict(small, epochs=0.01)), quiet=True) == \
-        finetune(FinetuneConfig(**dict(small, epochs=0.01, train_examples=n + 5)), quiet=True)
+    small = dict(TINY, epochs=0.01)
+    assert finetune(FinetuneConfig(**dict(small, task=Task(eval_examples=64))), quiet=True) == \
+        finetune(FinetuneConfig(**dict(small, task=Task(train_examples=n + 5, eval_examples=64))), quiet=True)
 
 
 @pytest.mark.parametrize("method", ["basic", "pf", "d"])
@@ -97,3 +99,59 @@ def test_an_init_folder_without_model_or_tokenizer_is_refused(tmp_path):
     from wellread.finetune import build_classifier
     with pytest.raises(ValueError, match="neither a model"):
         build_classifier(str(tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Validate, then work: every cheap check runs before any stage does
+
+@pytest.fixture
+def empty_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("WELLREAD_RUNS", str(tmp_path))
+    return tmp_path
+
+
+def test_a_bad_transfer_name_is_refused_before_the_teacher_trains(empty_runs):
+    import time
+    start = time.time()
+    with pytest.raises(ValueError, match="valid: \\['movie', 'glosses'\\]"):
+        run("d", "tiny", "smoke", transfer="news")
+    assert time.time() - start < 10 and not any(empty_runs.iterdir())
+
+
+def test_the_paper_budget_offline_fails_fast_naming_the_offline_choices(empty_runs, monkeypatch):
+    import time
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.time()
+    with pytest.raises(ConnectionError, match="source='embedded'"):
+        run("pd", "tiny", "paper")
+    assert time.time() - start < 10 and not any(empty_runs.iterdir())
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"finetune__batch_size": 0}, "batch_size=0"), ({"task__train_examples": 0}, "train_examples=0"),
+    ({"pretrain__steps": 0}, "steps=0"), ({"pretrain__steps": "30"}, "steps='30'"),
+    ({"finetune__epochs": 0}, "epochs=0"), ({"distill__lr": -1.0}, "lr=-1.0"), ({"precision": "fp8"}, "fp8"),
+])
+def test_overrides_that_cannot_work_are_refused_when_the_budget_is_made(override, message):
+    with pytest.raises(ValueError, match=message.replace("(", "\\(")):
+        get_budget("smoke", **override)
+
+
+def test_a_negative_seed_is_refused_and_leaves_nothing(empty_runs):
+    with pytest.raises(ValueError, match="seed=-1"):
+        run("basic", "tiny", "smoke", seed=-1)
+    assert not any(empty_runs.iterdir())
+
+
+def test_sizes_must_be_whole_numbers():
+    from wellread.sizes import parse_size
+    with pytest.raises(ValueError, match="integers"):
+        parse_size((2.7, 128))
+
+
+def test_budget_fields_reach_into_stages_and_the_task_is_shared():
+    b = get_budget("classroom", pretrain__steps=500, task__train_examples=1000, precision="fp32")
+    assert b.pretrain.steps == 500 and b.pretrain.precision == "fp32"
+    assert {getattr(b, s).task.train_examples for s in ("teacher", "logits", "finetune", "truncated", "distill")} == {1000}
+    with pytest.raises(ValueError, match="did you mean 'pretrain__steps'"):
+        get_budget("classroom", pretrain_steps=500)

@@ -1,63 +1,95 @@
-"""Budget presets: every step count and data size of every stage, in one place."""
+"""Budget presets: a Budget holds one config per stage (each stage's dataclass owns its defaults; a preset
+says only where it differs) plus the task and the precision every stage shares.
+
+    get_budget("classroom", pretrain__steps=500, task__train_examples=1000, precision="fp32")
+
+A double underscore reaches into a stage (`<stage>__<field>`; the task's fields: `task__<field>`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
+from difflib import get_close_matches
+
+from .data import Task
+from .device import check_precision
+from .distill import DistillConfig
+from .finetune import FinetuneConfig
+from .pretrain import PretrainConfig
+from .teacher import LogitsConfig
+
+STAGES = ("pretrain", "teacher", "logits", "finetune", "truncated", "distill")
 
 
 @dataclass(frozen=True)
 class Budget:
     name: str
-    # masked-LM pre-training of the student
-    pretrain_steps: int
-    pretrain_batch: int = 32
-    block_size: int = 128
-    pretrain_lr: float = 1e-3
-    # labeled task (None = all of it)
-    train_examples: int | None = None
-    eval_examples: int | None = None
-    max_len: int = 64
-    batch_size: int = 32
-    # teacher fine-tuning
-    teacher_epochs: float = 1.0
-    teacher_lr: float = 5e-5
-    # student fine-tuning (basic, PF, truncated teacher, and the optional step after D/PD)
-    finetune_epochs: float = 3.0
-    finetune_lr: float = 5e-4
-    truncated_lr: float = 1e-4      # the truncated teacher starts from weights pre-trained at scale...
-    truncated_epochs: float = 1.0   # ...and needs fewer epochs
-    # distillation on unlabeled transfer text
-    transfer_examples: int | None = 40_000
-    distill_epochs: float = 1.0
-    distill_lr: float = 5e-4
-    # speed: bf16 autocast and torch.compile for the pre-training step
-    bf16: bool = True
-    compile: bool = False
-    source: str = "embedded"
+    task: Task = field(default_factory=Task)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    teacher: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(epochs=1.0, lr=5e-5))
+    logits: LogitsConfig = field(default_factory=lambda: LogitsConfig(transfer_examples=40_000))
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)         # basic, PF, and after D/PD
+    # the truncated teacher starts from weights pre-trained at scale: a smaller rate, fewer epochs
+    truncated: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(epochs=1.0, lr=1e-4))
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    precision: str = "auto"  # every stage's: "auto" (what this device runs fast), "fp32", "bf16", "fp16"
+
+    def __post_init__(self):
+        # The task and the precision are set once, here, and handed to every stage that uses them.
+        check_precision(self.precision)
+        object.__setattr__(self, "pretrain", replace(self.pretrain, precision=self.precision))
+        for stage in ("teacher", "logits", "finetune", "truncated", "distill"):
+            object.__setattr__(self, stage, replace(getattr(self, stage), task=self.task, precision=self.precision))
 
 
 BUDGETS = {
     # CI: every stage runs for seconds; numbers are only checked for sanity.
-    "smoke": Budget("smoke", pretrain_steps=30, pretrain_batch=16, train_examples=512, eval_examples=256,
-                    teacher_epochs=1, finetune_epochs=1, transfer_examples=1024, distill_epochs=1),
-    # The default: all stages for one small student in about 20 minutes on a 2-core laptop CPU.
-    "classroom": Budget("classroom", pretrain_steps=1500),
+    "smoke": Budget("smoke", task=Task(train_examples=512, eval_examples=256),
+                    pretrain=PretrainConfig(steps=30, batch_size=16),
+                    teacher=FinetuneConfig(epochs=1.0, lr=5e-5), logits=LogitsConfig(transfer_examples=1024),
+                    finetune=FinetuneConfig(epochs=1.0)),
+    # The default: all stages for one small student on a 2-core laptop CPU.
+    "classroom": Budget("classroom", pretrain=PretrainConfig(steps=1500)),
     # A GPU with internet: hub data, paper-scale steps (the paper pre-trained for 1M steps).
-    "paper": Budget("paper", pretrain_steps=100_000, pretrain_batch=256, block_size=128, pretrain_lr=1e-4,
-                    max_len=128, teacher_epochs=3, teacher_lr=2e-5, finetune_epochs=4, finetune_lr=1e-4, truncated_lr=3e-5, truncated_epochs=3,
-                    transfer_examples=None, distill_epochs=4, distill_lr=1e-4, source="hub"),
+    "paper": Budget("paper", task=Task(source="hub", max_len=128),
+                    pretrain=PretrainConfig(steps=100_000, batch_size=256, lr=1e-4, corpus="wikitext-103-raw-v1",
+                                            source="hub"),
+                    teacher=FinetuneConfig(epochs=3.0, lr=2e-5), logits=LogitsConfig(transfer_examples=None),
+                    finetune=FinetuneConfig(epochs=4.0, lr=1e-4), truncated=FinetuneConfig(epochs=3.0, lr=3e-5),
+                    distill=DistillConfig(epochs=4.0, lr=1e-4)),
 }
 
 
+def override_names() -> list[str]:
+    """Every field `get_budget` can override, spelled as it takes them."""
+    names = ["precision"] + [f"task__{f.name}" for f in fields(Task)]
+    for stage in STAGES:
+        config = getattr(BUDGETS["classroom"], stage)
+        names += [f"{stage}__{f.name}" for f in fields(config) if f.name not in ("task", "precision")]
+    return names
+
+
 def get_budget(budget: str | Budget = "classroom", **overrides) -> Budget:
-    """A preset by name, with any field overridden: `get_budget("smoke", pretrain_steps=100)`."""
+    """A preset by name, with any field overridden: `get_budget("smoke", pretrain__steps=100)`.
+
+    Every value is checked when the budget is made: a wrong name, type or range is refused at once."""
     if isinstance(budget, Budget):
         base = budget
     elif budget in BUDGETS:
         base = BUDGETS[budget]
     else:
         raise ValueError(f"unknown budget {budget!r}; valid: {sorted(BUDGETS)}")
-    known = {f.name for f in fields(Budget)}
-    unknown = set(overrides) - known
+    valid = override_names()
+    unknown = sorted(set(overrides) - set(valid))
     if unknown:
-        raise ValueError(f"unknown budget field(s) {sorted(unknown)}; valid: {sorted(known - {'name'})}")
-    return replace(base, **overrides)
+        hints = [f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
+                 for name in unknown for close in [get_close_matches(name.replace("_", "__", 1), valid, n=1)]]
+        raise ValueError(f"unknown budget field(s) {', '.join(hints)}; valid: {valid}")
+    top, nested = {}, {}
+    for key, value in overrides.items():
+        part, _, name = key.partition("__")
+        if name:
+            nested.setdefault(part, {})[name] = value
+        else:
+            top[key] = value
+    for part, values in nested.items():
+        top[part] = replace(getattr(base, part), **values)
+    return replace(base, **top)

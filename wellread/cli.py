@@ -23,11 +23,38 @@ def _sizes(args) -> None:
               f"{s.embedding_params / s.mlm_params:>16.0%}")
 
 
+def _overrides(pairs) -> dict:
+    """`--set pretrain__steps=500` pairs -> get_budget keyword arguments (numbers parsed, `none` is None)."""
+    out = {}
+    for pair in pairs or []:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--set {pair!r}: write FIELD=VALUE, e.g. --set pretrain__steps=500")
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                value = None if text.lower() == "none" else text
+        out[name] = value
+    return out
+
+
 def _run(args) -> None:
     from .recipes import run
-    result = run(args.method, args.student, args.budget, args.seed, quiet=args.quiet)
+    overrides = _overrides(args.set)
+    if args.precision:
+        overrides["precision"] = args.precision
+    result = run(args.method, args.student, args.budget, args.seed, quiet=args.quiet, force=args.force, **overrides)
     for key, value in result.row().items():
         print(f"{key:>12}: {value}")
+
+
+def _precision(args) -> None:
+    from .device import choose_precision, cpu_flags
+    precision, why = choose_precision()
+    print(f"precision: {precision} ({why}); CPU flags: {' '.join(cpu_flags()) or 'unknown'}")
 
 
 def _tour(args) -> None:
@@ -55,6 +82,9 @@ def main(argv=None) -> int:
     sizes = sub.add_parser("sizes", help="list the 24 students")
     sizes.set_defaults(func=_sizes)
 
+    precision = sub.add_parser("precision", help="which precision this machine trains with, and why")
+    precision.set_defaults(func=_precision)
+
     for name, func, helptext in [("tour", _tour, "run notebooks 0-5 and export an HTML report"),
                                  ("run", _run, "run one method for one student")]:
         p = sub.add_parser(name, help=helptext)
@@ -64,6 +94,12 @@ def main(argv=None) -> int:
         p.add_argument("--student", default="tiny", help="e.g. tiny, mini, L4/H256, 4x256")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--quiet", action="store_true")
+        if name == "run":
+            p.add_argument("--force", action="store_true", help="rebuild this run's own stages even if cached")
+            p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None,
+                           help="override the budget's precision (default: what this device runs fast)")
+            p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                           help="override a budget field, e.g. --set pretrain__steps=500 (see wellread/budget.py)")
         if name == "tour":
             p.add_argument("--out", default=None, help="report folder (default runs/tour/<time>)")
             p.add_argument("--no-html", action="store_true", help="skip the HTML export")

@@ -1,17 +1,16 @@
 """Distillation: the student learns the teacher's soft labels on unlabeled transfer text."""
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from . import cache
-from .device import seed_everything
+from . import cache, train
+from .device import resolve, seed_everything
+from .finetune import build_classifier
 from .teacher import load_teacher_logits
-from .finetune import build_classifier, count_params, evaluate, fit, load_splits, save_model
 
 
 def soft_cross_entropy(student_logits, teacher_logits, temperature: float = 1.0):
@@ -34,34 +33,30 @@ def distill_loss(student_logits, teacher_logits, labels, temperature: float = 1.
 
 
 @dataclass(frozen=True)
-class DistillConfig:
-    logits: str                   # a folder from teacher.teacher_logits: transfer texts + teacher logits
+class DistillConfig(train.TrainConfig):
+    logits: str = ""              # a folder from teacher.teacher_logits: transfer texts + teacher logits
     init: str = "random"          # "random" (D) or a pre-trained student folder (PD)
     size: str = "tiny"
     temperature: float = 1.0
     alpha: float = 0.0
-    task: str = "rotten_tomatoes"  # for evaluation on validation/test
-    source: str = "embedded"
-    eval_examples: int | None = None
-    epochs: float = 2.0
-    lr: float = 5e-4
-    batch_size: int = 32
-    max_len: int = 64
+    epochs: float = 1.0           # one pass over the (large) transfer set
     warmup_frac: float = 0.06
-    weight_decay: float = 0.01
-    bf16: bool = True
-    seed: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not isinstance(self.temperature, (int, float)) or self.temperature <= 0 or not 0 <= self.alpha <= 1:
+            raise ValueError(f"need temperature > 0 and 0 <= alpha <= 1, got T={self.temperature}, alpha={self.alpha}")
 
 
 def distill(config: DistillConfig, *, force: bool = False, quiet: bool = False) -> Path:
     """Distil the teacher's logits into a student -> runs/distill/<key>/ (model, tokenizer, metrics)."""
-    if config.temperature <= 0 or not 0 <= config.alpha <= 1:
-        raise ValueError(f"need temperature > 0 and 0 <= alpha <= 1, got T={config.temperature}, alpha={config.alpha}")
+    if not config.logits:
+        raise ValueError("DistillConfig.logits is empty: pass the folder teacher.teacher_logits returned")
+    config = replace(config, task=config.task.canonical(), precision=resolve(config.precision))
 
     def build(work: Path) -> dict:
-        started = time.time()
         transfer = load_teacher_logits(config.logits)
-        _, validation, test = load_splits(config.task, config.source, None, config.eval_examples, config.seed)
+        _, validation, test = replace(config.task, train_examples=None).splits(config.seed)
         teacher_logits = torch.tensor(list(transfer["teacher_logits"]))
         seed_everything(config.seed)
         model, tokenizer = build_classifier(config.init, config.size, num_labels=teacher_logits.shape[1])
@@ -71,13 +66,10 @@ def distill(config: DistillConfig, *, force: bool = False, quiet: bool = False) 
         def loss_fn(logits, target):
             return distill_loss(logits, target[:, :-1], target[:, -1].long(), config.temperature, config.alpha)
 
-        model, curve = fit(model, tokenizer, list(transfer["text"]), targets, loss_fn, epochs=config.epochs,
-                           lr=config.lr, batch_size=config.batch_size, max_len=config.max_len,
-                           warmup_frac=config.warmup_frac, weight_decay=config.weight_decay, bf16=config.bf16,
-                           seed=config.seed, desc=f"distil into {config.size}", quiet=quiet)
-        save_model(model, tokenizer, work)
-        val, tst = evaluate(model, tokenizer, validation, config.max_len), evaluate(model, tokenizer, test, config.max_len)
-        return {"val_acc": val["acc"], "val_f1": val["f1"], "test_acc": tst["acc"], "test_f1": tst["f1"],
-                "params": count_params(model), "transfer_examples": len(transfer), "curve": curve,
-                "wall_s": round(time.time() - started, 2)}
-    return cache.stage("distill", asdict(config), build, force=force)
+        model, curve = train.fit(model, tokenizer, list(transfer["text"]), targets, loss_fn, config,
+                                 desc=f"distil into {config.size}", quiet=quiet)
+        train.save_model(model, tokenizer, work)
+        return {**train.scores(model, tokenizer, validation, test, max_len=config.task.max_len,
+                               precision=config.precision),
+                "transfer_examples": len(transfer), "curve": curve}
+    return cache.stage("distill", config, build, force=force)

@@ -1,4 +1,5 @@
 """Helpers the notebooks share: the install cell, setting up a lesson, live figures, summaries.
+(Published and committed results are in results.py.)
 
 Nothing here trains anything: a notebook's cells call the library (recipes, pretrain, ...) and use
 these helpers only to resolve their parameters, show figures and record their key numbers.
@@ -7,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from .network import hub_online  # noqa: F401  (notebook 6 probes the hub before transformers loads)
 
 # The one place that says where the kit comes from when a notebook runs somewhere it is missing
 # (Colab, a bare Jupyter). Every notebook's first cell is `install_cell()`, checked by a test.
@@ -32,7 +34,6 @@ SPEED_PLANS = {
 }
 
 DEFAULT_STUDENT = "tiny"
-HUB_HOST = "huggingface.co"
 
 
 def install_cell() -> str:
@@ -184,46 +185,3 @@ class LiveFigure:
             self.handle = display(self._bundle(fig), raw=True, display_id=True)
         else:
             self.handle.update(self._bundle(fig), raw=True)
-
-
-# ---------------------------------------------------------------------------------------------------
-# The hub (notebook 6)
-
-def _env_true(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def hub_online(timeout: float = 2.0, set_offline: bool = True) -> bool:
-    """Can we reach the Hugging Face hub? A 2-second socket probe instead of 25 s of retries.
-
-    When it cannot, and `set_offline`, HF_HUB_OFFLINE / HF_DATASETS_OFFLINE are set so later calls
-    fail at once (they must be set before transformers/datasets are imported to take full effect)."""
-    if _env_true("HF_HUB_OFFLINE") or _env_true("HF_DATASETS_OFFLINE"):
-        return False
-    try:
-        socket.create_connection((HUB_HOST, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        if set_offline:
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            os.environ["HF_DATASETS_OFFLINE"] = "1"
-        return False
-
-
-# ---------------------------------------------------------------------------------------------------
-# Published figures
-
-def paper_results():
-    """data/paper_results.csv: GLUE test scores published with the miniatures (with citations)."""
-    import pandas as pd
-    return pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "paper_results.csv")
-
-
-def results_grid():
-    """The reproduction benchmark's committed results (data/results/*.csv) or None if there are none."""
-    import pandas as pd
-    folder = Path(__file__).resolve().parents[1] / "data" / "results"
-    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
-    if not files:
-        return None
-    return pd.concat([pd.read_csv(f).assign(file=f.name) for f in files], ignore_index=True)

@@ -1,21 +1,24 @@
-"""Masked-LM pre-training of a compact BERT: packing, masking, and a short loop with a masked-only head."""
+"""Masked-LM pre-training of a compact BERT: text packed into blocks, BERT's masking, a masked-only vocabulary
+head, and the pre-training run (resumable from checkpoints) on the kit's one training loop."""
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .cache import config_key, runs_dir, stage
-from .device import accelerator, seed_everything
+from . import data, train
+from .cache import atomic_path, config_key, discard_unreadable, runs_dir, stage
+from .device import autocast, check_precision, resolve, seed_everything
 from .sizes import parse_size
 
 EVAL_SEED = 1234  # held-out blocks are masked the same way in every run, so losses compare across runs
+ADAM = {"betas": (0.9, 0.98), "eps": 1e-6}  # RoBERTa's settings for MLM: steadier with large learning rates
+CORPORA = ("general", "movie", "mixed")
 
 
 @dataclass(frozen=True)
@@ -28,9 +31,10 @@ class PretrainConfig:
     warmup_frac: float = 0.06
     weight_decay: float = 0.01
     mask_prob: float = 0.15
-    corpus: str = "general"        # "general", "movie" (in-domain transfer text) or "mixed" (both)
+    corpus: str = "general"        # embedded: "general", "movie" (in-domain transfer text) or "mixed" (both)
+    source: str = "embedded"       # "hub": corpus is a WikiText name (data.HUB_CORPORA), read from the hub
     vocab_size: int | None = None  # None: the teacher's BERT uncased WordPiece; an int: a fresh WordPiece
-    bf16: bool = True
+    precision: str = "auto"        # "auto" (what this device runs fast), "fp32", "bf16" or "fp16"
     compile: bool = False
     eval_blocks: int = 256         # held-out blocks, never trained on
     eval_every: int = 100
@@ -38,28 +42,46 @@ class PretrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "size", parse_size(self.size).short)
-        if self.corpus not in ("general", "movie", "mixed"):
-            raise ValueError(f"corpus={self.corpus!r}: use 'general', 'movie' or 'mixed'")
+        for name in ("steps", "batch_size", "eval_blocks", "eval_every"):
+            _positive_int(self, name)
+        if not isinstance(self.block_size, int) or self.block_size < 8:
+            raise ValueError(f"pretrain block_size={self.block_size!r}: use an integer >= 8 (tokens per block)")
+        if self.vocab_size is not None:
+            _positive_int(self, "vocab_size", minimum=100)
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0) or not 0 < self.mask_prob < 1:
+            raise ValueError(f"pretrain lr={self.lr!r} must be > 0 and mask_prob={self.mask_prob!r} in (0, 1)")
+        check_precision(self.precision)
+        if self.source == "embedded" and self.corpus not in CORPORA:
+            raise ValueError(f"corpus={self.corpus!r}: use one of {list(CORPORA)}")
+        if self.source == "hub" and self.corpus not in data.loaders.HUB_CORPORA:
+            raise ValueError(f"hub corpus={self.corpus!r}: use one of {data.loaders.HUB_CORPORA}")
+        data.loaders.check_source(self.source)
+
+
+def _positive_int(config, name: str, minimum: int = 1) -> None:
+    value = getattr(config, name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{type(config).__name__}.{name}={value!r}: use an integer >= {minimum}")
 
 
 # ---------------------------------------------------------------------------------------------------
 # Text -> token blocks
 
-def _load_texts(corpus: str) -> list[str]:
+def _load_texts(corpus: str, source: str = "embedded") -> list[str]:
     """The raw documents of a corpus (tests replace this function with a tiny in-memory corpus)."""
-    from . import data
+    if source == "hub":
+        return list(data.load_corpus(corpus, source="hub")["text"])
     if corpus == "general":
         return list(data.load_corpus("general")["text"])
     if corpus == "movie":
         return list(data.load_transfer("movie")["text"])
     if corpus == "mixed":
         return _load_texts("general") + _load_texts("movie")
-    raise ValueError(f"corpus={corpus!r}: use 'general', 'movie' or 'mixed'")
+    raise ValueError(f"corpus={corpus!r}: use one of {list(CORPORA)}")
 
 
 def _teacher_tokenizer():
     """The standard BERT uncased WordPiece (30,522 tokens) shipped with the MiniLM teacher."""
-    from . import data
     return data.load_tokenizer()
 
 
@@ -102,25 +124,22 @@ def wordpiece_dir(corpus: str, vocab_size: int) -> Path:
                                special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
         tok = BertTokenizerFast(tokenizer_object=wp._tokenizer, do_lower_case=True, unk_token="[UNK]",
                                 sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
-        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-        tok.save_pretrained(tmp)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process got there first: use its (identical) vocabulary
-            import shutil
-            shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_path(folder, replace=False) as tmp:  # another process may finish the same vocabulary first
+            tok.save_pretrained(tmp)
     return folder
 
 
-def tokenize_corpus(corpus: str, tokenizer, block_size: int) -> torch.Tensor:
+def tokenize_corpus(corpus: str, tokenizer, block_size: int, source: str = "embedded") -> torch.Tensor:
     """Pack a corpus into [n_blocks, block_size] ids: [CLS] ... [SEP], documents joined by [SEP]; cached."""
-    texts = _load_texts(corpus)
+    texts = _load_texts(corpus, source)
     key = config_key({"corpus": corpus, "texts": _hash_texts(texts), "tokenizer": _tokenizer_id(tokenizer),
                       "block_size": block_size})
     path = runs_dir() / "tokens" / f"{key}.pt"
     if path.exists():
-        return torch.load(path)
+        try:
+            return torch.load(path)
+        except (EOFError, RuntimeError, OSError) as e:
+            discard_unreadable(path, e)
     ids = []
     for i in range(0, len(texts), 1000):  # batched calls: the Rust tokenizer encodes a batch in parallel
         for doc in tokenizer(texts[i:i + 1000], add_special_tokens=False)["input_ids"]:
@@ -135,10 +154,8 @@ def tokenize_corpus(corpus: str, tokenizer, block_size: int) -> torch.Tensor:
     cls = torch.full((n, 1), tokenizer.cls_token_id, dtype=torch.int32)
     sep = torch.full((n, 1), tokenizer.sep_token_id, dtype=torch.int32)
     blocks = torch.cat([cls, chunks, sep], dim=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(blocks, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(blocks, tmp)
     return blocks
 
 
@@ -201,10 +218,10 @@ class MaskedOnlyLM(torch.nn.Module):
 
 
 @torch.no_grad()
-def heldout_loss(model, blocks, tokenizer, mask_prob=0.15, seed=EVAL_SEED, batch_size=64, acc=None) -> float:
+def heldout_loss(model, blocks, tokenizer, mask_prob=0.15, seed=EVAL_SEED, batch_size=64, precision="auto") -> float:
     """Masked-LM loss (nats per masked token) on `blocks`, masked the same way every call."""
     ids, labels = mask_tokens(blocks, tokenizer, mask_prob, torch.Generator().manual_seed(seed))
-    device = acc.device if acc else next(model.parameters()).device
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -213,10 +230,7 @@ def heldout_loss(model, blocks, tokenizer, mask_prob=0.15, seed=EVAL_SEED, batch
         n = int((y != -100).sum())
         if n == 0:
             continue
-        if acc:
-            with acc.autocast():
-                loss = mlm_loss(model, x, None, y)
-        else:
+        with autocast(precision, device.type):
             loss = mlm_loss(model, x, None, y)
         total, count = total + loss.item() * n, count + n  # weight by masked tokens, not by batch
     model.train(was_training)
@@ -236,7 +250,7 @@ def unigram_entropy(train_blocks, eval_input_ids, eval_labels, vocab_size) -> fl
 
 
 # ---------------------------------------------------------------------------------------------------
-# The training loop
+# The pre-training run
 
 def build_model(size: str, vocab_size: int):
     """A freshly initialised BertForMaskedLM of `size` with `vocab_size` tokens."""
@@ -244,31 +258,12 @@ def build_model(size: str, vocab_size: int):
     return BertForMaskedLM(parse_size(size).bert_config(vocab_size=vocab_size))
 
 
-def make_optimizer(model, lr, weight_decay):
-    """AdamW; biases and LayerNorm weights are not decayed (as in BERT)."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim < 2 else decay).append(p)  # 1-d tensors: biases and LayerNorm
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
-
-
-def train_step(model, optimizer, scheduler, acc, input_ids, labels):
-    """One optimizer step on a masked batch; returns the loss (a tensor)."""
-    with acc.autocast():  # bf16 matmuls where enabled; the weights stay fp32
-        loss = model(input_ids, labels)  # packed blocks: no padding mask
-    acc.backward(loss)
-    acc.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-    return loss
-
-
-def _save_atomic(obj, path: Path):
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a crash mid-save leaves the previous checkpoint intact
+def masked_batches(blocks: torch.Tensor, tokenizer, batch_size: int, mask_prob: float, generator, device):
+    """nanoGPT-style batches: random blocks drawn from the seeded generator, masked afresh each time."""
+    while True:
+        idx = torch.randint(len(blocks), (batch_size,), generator=generator)
+        x, y = mask_tokens(blocks[idx], tokenizer, mask_prob, generator)
+        yield x.to(device), y.to(device)
 
 
 def pretrain(config: PretrainConfig, *, force=False, quiet=False, on_eval=None, checkpoint_every=200) -> Path:
@@ -277,27 +272,34 @@ def pretrain(config: PretrainConfig, *, force=False, quiet=False, on_eval=None, 
     `on_eval(step, train_loss, heldout_loss)` is called at each evaluation (for live plots). An
     interrupted run resumes from its last checkpoint when called again with the same config.
     """
-    return stage("pretrain", config, lambda work: _train(config, work, quiet, on_eval, checkpoint_every), force=force)
+    config = replace(config, precision=resolve(config.precision))  # the key says which precision ran
+    return stage("pretrain", config, lambda work: _run(config, work, quiet, on_eval, checkpoint_every), force=force)
 
 
-def _train(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_every: int) -> dict:
-    from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
+def _load_checkpoint(path: Path):
+    """The checkpoint in a work folder, or None when there is none or it is unreadable (then it is discarded)."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, weights_only=False)
+    except Exception as e:  # a 0-byte or truncated file: any of EOFError, RuntimeError, UnpicklingError...
+        discard_unreadable(path, e)
+        return None
 
+
+def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_every: int) -> dict:
     # Data: tokenize once (cached), hold out evenly spaced blocks, mask the held-out set once.
     tokenizer = get_tokenizer(config.vocab_size, config.corpus)
-    blocks = tokenize_corpus(config.corpus, tokenizer, config.block_size)
+    blocks = tokenize_corpus(config.corpus, tokenizer, config.block_size, config.source)
     train_blocks, eval_blocks = split_blocks(blocks, config.eval_blocks)
     eval_ids, eval_labels = mask_tokens(eval_blocks, tokenizer, config.mask_prob, torch.Generator().manual_seed(EVAL_SEED))
     baseline = unigram_entropy(train_blocks, eval_ids, eval_labels, len(tokenizer))
 
     gen = seed_everything(config.seed)  # seeds the init and dropout; `gen` drives batches and masking
-    acc = accelerator(bf16=config.bf16)
     student = build_model(config.size, len(tokenizer))
-    model = MaskedOnlyLM(student)
-    optimizer = make_optimizer(model, config.lr, config.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_frac * config.steps), config.steps)
-    model, optimizer = acc.prepare(model, optimizer)
+    acc, model, optimizer, scheduler = train.setup(
+        MaskedOnlyLM(student), config.steps, lr=config.lr, weight_decay=config.weight_decay,
+        warmup_frac=config.warmup_frac, precision=config.precision, **ADAM)
     if config.compile:
         # Compile only the encoder: its shapes are fixed ([B, T]); the head sees a different number of
         # masked positions every step and would recompile. Module.compile() keeps state_dict names.
@@ -305,8 +307,8 @@ def _train(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_
 
     state = {"step": 0, "curve": [], "eval_curve": [], "tokens_seen": 0, "train_s": 0.0, "smooth": None}
     ckpt = work / "checkpoint.pt"
-    if ckpt.exists():  # resume: weights, optimizer moments, schedule, and every random state
-        saved = torch.load(ckpt, weights_only=False)
+    saved = _load_checkpoint(ckpt)
+    if saved is not None:  # resume: weights, optimizer moments, schedule, and every random state
         student.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
@@ -317,33 +319,25 @@ def _train(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_
         state = saved["state"]
 
     def save_checkpoint():
-        _save_atomic({"model": student.state_dict(), "optimizer": optimizer.state_dict(),
-                      "scheduler": scheduler.state_dict(), "gen": gen.get_state(),
-                      "torch_rng": torch.get_rng_state(),  # dropout draws from the global RNG
-                      "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                      "state": state}, ckpt)
+        with atomic_path(ckpt) as tmp:  # a crash mid-save leaves the previous checkpoint intact
+            torch.save({"model": student.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "gen": gen.get_state(),
+                        "torch_rng": torch.get_rng_state(),  # dropout draws from the global RNG
+                        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                        "state": state}, tmp)
 
-    model.train()
-    bar = tqdm(total=config.steps, initial=state["step"], disable=quiet, desc=f"pretrain {config.size}")
     started = time.time() - state["train_s"]
-    while state["step"] < config.steps:
-        # nanoGPT-style batches: random blocks, drawn from the seeded generator.
-        idx = torch.randint(len(train_blocks), (config.batch_size,), generator=gen)
-        x, y = mask_tokens(train_blocks[idx], tokenizer, config.mask_prob, gen)
-        loss = train_step(model, optimizer, scheduler, acc, x.to(acc.device), y.to(acc.device))
 
-        state["step"] += 1
-        step = state["step"]
-        state["tokens_seen"] += x.numel()
-        last = loss.item()  # the one sync with the device per step
-        smooth = state["smooth"] = last if state["smooth"] is None else 0.95 * state["smooth"] + 0.05 * last
+    def after_step(step, loss, bar):
+        state["step"] = step
+        state["tokens_seen"] += config.batch_size * config.block_size
+        smooth = state["smooth"] = loss if state["smooth"] is None else 0.95 * state["smooth"] + 0.05 * loss
         if step % 10 == 0 or step == config.steps:
             state["curve"].append({"step": step, "loss": round(smooth, 4)})
-        bar.update(1)
         bar.set_postfix(loss=f"{smooth:.3f}")
         evaluated = step % config.eval_every == 0 or step == config.steps
         if evaluated:
-            held = heldout_loss(student, eval_blocks, tokenizer, config.mask_prob, acc=acc)
+            held = heldout_loss(student, eval_blocks, tokenizer, config.mask_prob, precision=config.precision)
             state["eval_curve"].append({"step": step, "heldout_loss": round(held, 4)})
             bar.set_postfix(loss=f"{smooth:.3f}", heldout=f"{held:.3f}")
         state["train_s"] = time.time() - started
@@ -351,16 +345,18 @@ def _train(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_
             save_checkpoint()
         if on_eval and evaluated:  # after the checkpoint: a notebook may interrupt here and lose nothing
             on_eval(step, smooth, held)
-    bar.close()
+
+    batches = masked_batches(train_blocks, tokenizer, config.batch_size, config.mask_prob, gen, acc.device)
+    train.loop(acc, model, optimizer, scheduler, batches, lambda model, batch: model(*batch), steps=config.steps,
+               start=state["step"], desc=f"pretrain {config.size}", quiet=quiet, on_step=after_step)
 
     # The artifact: a plain BertForMaskedLM + tokenizer that AutoModelForMaskedLM/AutoTokenizer load.
-    final = student
-    final.save_pretrained(work)
+    student.save_pretrained(work)
     tokenizer.save_pretrained(work)
     ckpt.unlink(missing_ok=True)
-    return {"heldout_loss": state["eval_curve"][-1]["heldout_loss"], "unigram_entropy": round(baseline, 4), "curve": state["curve"],
-            "eval_curve": state["eval_curve"], "tokens_seen": state["tokens_seen"],
-            "train_tokens": int(train_blocks.numel()), "params": sum(p.numel() for p in final.parameters()),
+    return {"heldout_loss": state["eval_curve"][-1]["heldout_loss"], "unigram_entropy": round(baseline, 4),
+            "curve": state["curve"], "eval_curve": state["eval_curve"], "tokens_seen": state["tokens_seen"],
+            "train_tokens": int(train_blocks.numel()), "params": train.count_params(student),
             "steps": config.steps, "train_s": round(state["train_s"], 2),
             "tokens_per_s": round(state["tokens_seen"] / max(state["train_s"], 1e-9), 1)}
 

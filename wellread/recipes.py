@@ -1,17 +1,20 @@
-"""The paper's methods side by side: basic, PF, D, PD and the truncated teacher, one call each."""
+"""The paper's methods side by side: basic, PF, D, PD and the truncated teacher, one call each.
+
+A recipe resolves the budget once, checks everything cheap (names, values, the hub when asked for) before
+any stage runs, then derives each stage's config from the budget's with `dataclasses.replace`."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from . import cache
+from . import cache, data
 from .budget import Budget, get_budget
-from .distill import DistillConfig, distill
-from .finetune import FinetuneConfig, build_classifier, finetune
-from .pretrain import PretrainConfig, pretrain, wordpiece_dir
+from .distill import distill
+from .finetune import build_classifier, finetune
+from .pretrain import pretrain, wordpiece_dir
 from .sizes import parse_size
 from .speed import latency_ms
-from .teacher import LogitsConfig, base_teacher, teacher_logits, train_teacher
+from .teacher import base_teacher, teacher_logits, train_teacher
 
 METHODS = {
     "basic": "random init -> fine-tune",
@@ -36,6 +39,7 @@ class Result:
     latency_ms: float
     wall_s: float                 # the student's own stages (pre-training included), cached or not
     path: str                     # the final model folder
+    precision: str = ""           # what the student's last stage ran with
     curves: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
 
@@ -44,82 +48,91 @@ class Result:
         return {k: v for k, v in asdict(self).items() if k not in ("curves", "config")}
 
 
-def pretrained_student(size="tiny", budget: str | Budget = "classroom", *, corpus="general", vocab_size=None,
+def pretrained_student(size="tiny", budget: str | Budget = "classroom", *, corpus=None, vocab_size=None,
                        force=False, quiet=False, on_eval=None) -> Path:
     """The masked-LM pre-trained student of this size (one per size and budget: seed 0)."""
     b = get_budget(budget)
-    config = PretrainConfig(size=parse_size(size).short, steps=b.pretrain_steps, batch_size=b.pretrain_batch,
-                            block_size=b.block_size, lr=b.pretrain_lr, corpus=corpus, vocab_size=vocab_size,
-                            bf16=b.bf16, compile=b.compile)
+    config = replace(b.pretrain, size=parse_size(size).short, corpus=corpus or b.pretrain.corpus, vocab_size=vocab_size)
     return pretrain(config, force=force, quiet=quiet, on_eval=on_eval)
 
 
 def teacher(budget: str | Budget = "classroom", *, model="embedded", force=False, quiet=False) -> Path:
     """The fine-tuned teacher (seed 0, shared by every student and seed)."""
-    b = get_budget(budget)
-    return train_teacher(model, source=b.source, epochs=b.teacher_epochs, lr=b.teacher_lr,
-                         train_examples=b.train_examples, eval_examples=b.eval_examples, max_len=b.max_len,
-                         bf16=b.bf16, force=force, quiet=quiet)
+    return train_teacher(get_budget(budget).teacher, model, force=force, quiet=quiet)
 
 
 def transfer_set(budget: str | Budget = "classroom", *, transfer="movie", transfer_examples=None,
                  include_train=True, teacher_path=None, force=False, quiet=False) -> Path:
     """The teacher's logits over the transfer set (plus the task's training inputs)."""
     b = get_budget(budget)
-    teacher_path = teacher_path or teacher(b, quiet=quiet)
-    n = transfer_examples if transfer_examples is not None else b.transfer_examples
-    config = LogitsConfig(teacher=str(teacher_path), transfer=transfer, transfer_examples=n,
-                          include_train=include_train, source=b.source, train_examples=b.train_examples,
-                          max_len=b.max_len)
-    return teacher_logits(config, force=force, quiet=quiet)
+    n = transfer_examples if transfer_examples is not None else b.logits.transfer_examples
+    config = replace(b.logits, transfer=transfer, transfer_examples=n, include_train=include_train)
+    teacher_path = teacher_path or teacher(b, quiet=quiet)  # after the config: a bad name fails before training
+    return teacher_logits(replace(config, teacher=str(teacher_path)), force=force, quiet=quiet)
+
+
+def preflight(method: str, b: Budget, seed, *, layers: int, transfer: str, corpus: str, vocab_size) -> None:
+    """Every cheap check a run needs, before any stage starts: names, values and, when asked for, the hub."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {list(METHODS)}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed={seed!r}: use an integer >= 0")
+    if method == "truncated":
+        if vocab_size is not None:
+            raise ValueError("the truncated teacher keeps the teacher's vocabulary: use vocab_size=None")
+        if not isinstance(layers, int) or layers < 1:
+            raise ValueError(f"layers={layers!r}: use a positive integer (how many of the teacher's layers to keep)")
+    if b.task.source == "hub":
+        data.require_hub(f"the task {b.task.name!r}")
+    if method in ("pf", "pd"):
+        replace(b.pretrain, corpus=corpus)  # refuses an unknown corpus name
+        if b.pretrain.source == "hub":
+            data.check_corpus(corpus, "hub")
+    if method in ("d", "pd"):
+        data.check_transfer(transfer, b.task.source)
 
 
 def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, layers: int = 2,
         finetune_after: bool = False, temperature: float = 1.0, alpha: float = 0.0, transfer="movie",
-        transfer_examples: int | None = None, include_train=True, corpus="general", vocab_size: int | None = None,
-        quiet=False, **overrides) -> Result:
-    """Run one of METHODS for one student size and seed; every stage is cached. `vocab_size`: the student gets a
-    fresh WordPiece of that many tokens, trained on `corpus` (the teacher keeps its own)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid: {list(METHODS)}")
+        transfer_examples: int | None = None, include_train=True, corpus=None, vocab_size: int | None = None,
+        quiet=False, force=False, **overrides) -> Result:
+    """Run one of METHODS for one student size and seed; every stage is cached. `overrides` are budget fields
+    (`finetune__epochs=10`, see budget.py). `vocab_size`: the student gets a fresh WordPiece of that many
+    tokens, trained on `corpus` (the teacher keeps its own). `force` rebuilds this run's fine-tuning or
+    distillation (the shared pre-trained student and teacher are kept)."""
     b = get_budget(budget, **overrides)
     size = parse_size(size)
+    corpus = corpus or b.pretrain.corpus
+    preflight(method, b, seed, layers=layers, transfer=transfer, corpus=corpus, vocab_size=vocab_size)
+    tune = replace(b.finetune, size=size.short, seed=seed)
+    distil = replace(b.distill, size=size.short, seed=seed, temperature=temperature, alpha=alpha)  # checks T, alpha
     stages = []  # (name, folder) of the student's own stages, for wall time and curves
-
-    def tune(init, layers=None, lr=b.finetune_lr, epochs=b.finetune_epochs) -> Path:
-        config = FinetuneConfig(init=str(init), size=size.short, layers=layers, source=b.source,
-                                train_examples=b.train_examples, eval_examples=b.eval_examples,
-                                epochs=epochs, lr=lr, batch_size=b.batch_size, max_len=b.max_len,
-                                bf16=b.bf16, seed=seed)
-        return finetune(config, quiet=quiet)
 
     if method in ("pf", "pd"):
         stages.append(("pretrain", pretrained_student(size, b, corpus=corpus, vocab_size=vocab_size, quiet=quiet)))
-    elif method == "truncated" and vocab_size is not None:
-        raise ValueError("the truncated teacher keeps the teacher's vocabulary: use vocab_size=None")
     # random weights over the student's own vocabulary when it has one
     init = stages[0][1] if stages else ("random" if vocab_size is None else wordpiece_dir(corpus, vocab_size))
     if method in ("basic", "pf"):
-        stages.append(("finetune", tune(init)))
+        stages.append(("finetune", finetune(replace(tune, init=str(init)), quiet=quiet, force=force)))
     elif method == "truncated":
-        stages.append(("finetune", tune(base_teacher(), layers=layers, lr=b.truncated_lr, epochs=b.truncated_epochs)))
+        config = replace(b.truncated, init=base_teacher(), layers=layers, size=size.short, seed=seed)
+        stages.append(("finetune", finetune(config, quiet=quiet, force=force)))
     else:
         logits = transfer_set(b, transfer=transfer, transfer_examples=transfer_examples,
                               include_train=include_train, quiet=quiet)
-        config = DistillConfig(logits=str(logits), init=str(init), size=size.short, temperature=temperature,
-                               alpha=alpha, source=b.source, eval_examples=b.eval_examples, epochs=b.distill_epochs,
-                               lr=b.distill_lr, batch_size=b.batch_size, max_len=b.max_len, bf16=b.bf16, seed=seed)
-        stages.append(("distill", distill(config, quiet=quiet)))
+        stages.append(("distill", distill(replace(distil, logits=str(logits), init=str(init)), quiet=quiet, force=force)))
         if finetune_after:
-            stages.append(("finetune", tune(stages[-1][1])))
+            stages.append(("finetune", finetune(replace(tune, init=str(stages[-1][1])), quiet=quiet, force=force)))
 
     final = stages[-1][1]
     scores = cache.metrics(final)
+    precision = cache.read_json(final / "stage.json")["config"]["precision"]
     model, _ = build_classifier(str(final))
     shown_size = f"L{layers}/H{model.config.hidden_size}" if method == "truncated" else size.short
     return Result(method=method, size=shown_size, seed=seed, budget=b.name, val_acc=scores["val_acc"],
                   test_acc=scores["test_acc"], val_f1=scores["val_f1"], test_f1=scores["test_f1"],
-                  params=scores["params"], latency_ms=latency_ms(model, batch=1, seq_len=b.max_len, repeats=20),
+                  params=scores["params"], precision=precision,
+                  latency_ms=latency_ms(model, batch=1, seq_len=b.task.max_len, repeats=20, precision=precision),
                   wall_s=sum(cache.metrics(p).get("wall_s", 0) for _, p in stages), path=str(final),
                   curves={name: cache.metrics(p).get("curve", []) for name, p in stages},
                   config={"budget": asdict(b), "stages": [str(p) for _, p in stages], "layers": layers,

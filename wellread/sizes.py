@@ -117,7 +117,9 @@ def parse_size(spec, *, off_grid: bool = False, vocab_size: int = VOCAB_SIZE) ->
     if isinstance(spec, Size):
         return spec
     if isinstance(spec, (tuple, list)) and len(spec) == 2:
-        return Size(int(spec[0]), int(spec[1]), vocab_size=vocab_size, off_grid=off_grid)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in spec):
+            raise ValueError(f"cannot read a student size from {spec!r}: layers and hidden must be integers. Valid: {_VALID}")
+        return Size(spec[0], spec[1], vocab_size=vocab_size, off_grid=off_grid)
     if not isinstance(spec, str):
         raise ValueError(f"cannot read a student size from {spec!r}. Valid: {_VALID}")
     text = spec.strip().lower()

@@ -9,12 +9,14 @@ from tqdm.auto import tqdm
 from transformers import BertModel
 
 from . import cache
+from .device import autocast, resolve
 from .sizes import Size, all_sizes, parse_size
 
 
 @torch.inference_mode()
-def latency_ms(model_or_size, *, batch: int = 1, seq_len: int = 128, repeats: int = 10, warmup: int = 2) -> float:
-    """Median milliseconds for one forward pass of `batch` sequences of `seq_len` tokens."""
+def latency_ms(model_or_size, *, batch: int = 1, seq_len: int = 128, repeats: int = 10, warmup: int = 2,
+               precision: str = "auto") -> float:
+    """Median milliseconds for one forward pass of `batch` sequences of `seq_len` tokens, at `precision`."""
     if isinstance(model_or_size, torch.nn.Module):
         model = model_or_size
     else:
@@ -30,7 +32,8 @@ def latency_ms(model_or_size, *, batch: int = 1, seq_len: int = 128, repeats: in
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        model(input_ids=ids, attention_mask=mask)
+        with autocast(precision, device.type):
+            model(input_ids=ids, attention_mask=mask)
         if device.type == "cuda":
             torch.cuda.synchronize()
         if i >= warmup:
@@ -39,14 +42,15 @@ def latency_ms(model_or_size, *, batch: int = 1, seq_len: int = 128, repeats: in
 
 
 def speed_grid(sizes: list[Size] | None = None, *, batches=(1, 32), seq_len: int = 128, repeats: int = 3,
-               force: bool = False, quiet: bool = False) -> list[dict]:
+               precision: str = "auto", force: bool = False, quiet: bool = False) -> list[dict]:
     """Latency of each size and its speed-up against the largest one (Base when the grid is whole).
 
     Cached under runs/speed/ with the machine in its key: it is a measurement of this computer.
     """
     sizes = sizes or all_sizes()
-    config = {"sizes": [s.short for s in sizes], "batches": list(batches), "seq_len": seq_len,
-              "repeats": repeats, "machine": cache.provenance()["machine"], "threads": torch.get_num_threads()}
+    precision = resolve(precision)
+    config = {"sizes": [s.short for s in sizes], "batches": list(batches), "seq_len": seq_len, "repeats": repeats,
+              "machine": cache.provenance()["machine"], "threads": torch.get_num_threads(), "precision": precision}
 
     def build(work):
         rows = []
@@ -56,8 +60,10 @@ def speed_grid(sizes: list[Size] | None = None, *, batches=(1, 32), seq_len: int
                    "params": size.mlm_params, "embedding_params": size.embedding_params,
                    "encoder_params": size.encoder_params}
             for b in batches:
-                row[f"ms_batch{b}"] = latency_ms(model, batch=b, seq_len=seq_len, repeats=repeats, warmup=1)
+                row[f"ms_batch{b}"] = latency_ms(model, batch=b, seq_len=seq_len, repeats=repeats, warmup=1,
+                                                 precision=precision)
             rows.append(row)
+            del model  # before the next size is built: two large models at once would double the peak memory
         largest = max(rows, key=lambda r: r["params"])
         for row in rows:
             for b in batches:

@@ -1,16 +1,18 @@
-"""The teacher: fine-tune a larger pre-trained encoder on the task, then record its soft labels."""
+"""The teacher: fine-tune a larger pre-trained encoder on the task, then record its soft labels on the
+transfer set (the unlabeled text distillation learns from)."""
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from datasets import Dataset, load_from_disk
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from . import cache, data
-from .finetune import FinetuneConfig, finetune, load_splits, predict_logits
+from . import cache, data, train
+from .data import Task
+from .device import check_precision, resolve
+from .finetune import FinetuneConfig, finetune
 
 
 def base_teacher(model: str = "embedded") -> str:
@@ -18,52 +20,54 @@ def base_teacher(model: str = "embedded") -> str:
     return str(data.teacher_dir()) if model == "embedded" else model
 
 
-def train_teacher(model: str = "embedded", *, task="rotten_tomatoes", source="embedded", epochs=2.0, lr=5e-5,
-                  train_examples=None, eval_examples=None, max_len=64, bf16=True, seed=0, force=False,
-                  quiet=False) -> Path:
-    """Fine-tune the teacher (a folder or hub id) on the task -> runs/finetune/<key>/."""
-    config = FinetuneConfig(init=base_teacher(model), task=task, source=source, epochs=epochs, lr=lr,
-                            train_examples=train_examples, eval_examples=eval_examples, max_len=max_len,
-                            bf16=bf16, seed=seed)
-    return finetune(config, force=force, quiet=quiet)
+def train_teacher(config: FinetuneConfig, model: str = "embedded", *, force=False, quiet=False) -> Path:
+    """Fine-tune the teacher (`model`: "embedded", a folder or a hub id) with `config` -> runs/finetune/<key>/."""
+    return finetune(replace(config, init=base_teacher(model)), force=force, quiet=quiet)
 
 
 @dataclass(frozen=True)
 class LogitsConfig:
-    teacher: str                  # a fine-tuned teacher folder
+    teacher: str = ""             # a fine-tuned teacher folder
     transfer: str = "movie"       # which unlabeled text: data.load_transfer(transfer)
     transfer_examples: int | None = None
     include_train: bool = True    # the task's training inputs join the transfer set (with their labels)
-    task: str = "rotten_tomatoes"
-    source: str = "embedded"
-    train_examples: int | None = None
-    max_len: int = 64
-    bf16: bool = True
+    task: Task = field(default_factory=Task)
+    precision: str = "auto"
     seed: int = 0
+
+    def __post_init__(self):
+        n = self.transfer_examples
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            raise ValueError(f"LogitsConfig.transfer_examples={n!r}: use a positive integer, or None for all")
+        if self.task.source == "embedded":  # hub names are checked, with the network, when a recipe starts
+            data.check_transfer(self.transfer, "embedded")
+        check_precision(self.precision)
 
 
 def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = False) -> Path:
     """The teacher's logits over the transfer set, computed once -> runs/logits/<key>/transfer (a Dataset)."""
+    if not config.teacher:
+        raise ValueError("LogitsConfig.teacher is empty: pass the folder of a fine-tuned teacher")
+    config = replace(config, precision=resolve(config.precision))
+
     def build(work: Path) -> dict:
-        started = time.time()
-        texts = list(data.load_transfer(config.transfer, source=config.source)["text"])[:config.transfer_examples]
+        texts = list(data.load_transfer(config.transfer, source=config.task.source)["text"])[:config.transfer_examples]
         labels = [-1] * len(texts)  # unlabeled
         if config.include_train:
-            train, _, _ = load_splits(config.task, config.source, config.train_examples, None, config.seed)
-            texts, labels = texts + list(train["text"]), labels + list(train["label"])
+            train_split, _, _ = config.task.splits(config.seed)
+            texts, labels = texts + list(train_split["text"]), labels + list(train_split["label"])
         model = AutoModelForSequenceClassification.from_pretrained(config.teacher)
         tokenizer = AutoTokenizer.from_pretrained(config.teacher)
         if torch.cuda.is_available():
             model = model.cuda()
-        logits = predict_logits(model, tokenizer, texts, max_len=config.max_len, quiet=quiet,
-                                desc="teacher logits", bf16=config.bf16)
+        logits = train.predict_logits(model, tokenizer, texts, max_len=config.task.max_len, quiet=quiet,
+                                      desc="teacher logits", precision=config.precision)
         transfer = Dataset.from_dict({"text": texts, "label": labels, "teacher_logits": logits.tolist()})
         with data.datasets_bars_off():
             transfer.save_to_disk(str(work / "transfer"))
         confidence = logits.softmax(-1).max(-1).values
-        return {"examples": len(transfer), "mean_confidence": confidence.mean().item(),
-                "wall_s": round(time.time() - started, 2)}
-    return cache.stage("logits", asdict(config), build, force=force)
+        return {"examples": len(transfer), "mean_confidence": confidence.mean().item()}
+    return cache.stage("logits", config, build, force=force)
 
 
 def load_teacher_logits(path: Path):

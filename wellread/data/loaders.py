@@ -1,0 +1,116 @@
+"""What the stages ask for: the labeled task, unlabeled transfer text and the pre-training corpus, from
+the embedded pack (default, offline) or the hub; and `fetch`, which makes the whole pack ready."""
+from __future__ import annotations
+
+import time
+
+import datasets
+import pandas as pd
+
+from . import pack, sources
+from ..network import require_hub
+from .hub import TASK_NAMES, hub_task_splits, hub_text
+
+TRANSFER_NAMES = ["movie", "glosses"]
+CORPUS_NAMES = ["general"]
+HUB_CORPORA = ["wikitext-103-raw-v1", "wikitext-2-raw-v1"]
+SOURCES = ("embedded", "hub")
+
+
+def check_source(source: str) -> None:
+    if source not in SOURCES:
+        raise ValueError(f"source must be 'embedded' (offline pack) or 'hub' (Hugging Face), got {source!r}")
+
+
+def _task_embedded(quiet: bool = False) -> datasets.DatasetDict:
+    return pack.built("rotten_tomatoes", lambda: sources.build_task(pack.ensure_files([pack.RT_FILE], quiet)))
+
+
+def load_task(name: str = "rotten_tomatoes", source: str = "embedded") -> datasets.DatasetDict:
+    """Labeled sentiment task: DatasetDict train/validation/test with text, label (0 neg, 1 pos)[, movie].
+
+    Embedded: Rotten Tomatoes snippets split by movie. Hub: 'rotten_tomatoes' or 'glue/sst2' (SST-2's
+    test labels are hidden, so its validation serves as test and validation is carved from train)."""
+    check_source(source)
+    if source == "embedded":
+        if name != "rotten_tomatoes":
+            raise ValueError(f"embedded task {name!r} does not exist; valid: 'rotten_tomatoes' "
+                             f"(or source='hub' with one of {TASK_NAMES})")
+        return _task_embedded()
+    if name not in TASK_NAMES:
+        raise ValueError(f"unknown hub task {name!r}; valid: {TASK_NAMES}")
+    require_hub(f"the task {name!r}")
+    return hub_task_splits(datasets.load_dataset(*name.split("/")), name)
+
+
+def check_transfer(name: str, source: str = "embedded") -> None:
+    """Refuse an unknown transfer set before anything expensive runs."""
+    check_source(source)
+    if source == "embedded" and name not in TRANSFER_NAMES:
+        raise ValueError(f"embedded transfer set {name!r} does not exist; valid: {TRANSFER_NAMES}")
+    if source == "hub":
+        require_hub(f"the transfer set {name!r}")
+
+
+def load_transfer(name: str = "movie", source: str = "embedded") -> datasets.Dataset:
+    """Unlabeled text for distillation, columns text, source (embedded sets exclude task validation/test text).
+
+    Embedded: 'movie' (plot sentences + film dialogue, in-domain) or 'glosses' (WordNet, off-domain).
+    Hub: 'movie' means imdb's 50k unlabeled reviews; any other name is a hub dataset with a text column."""
+    check_transfer(name, source)
+    if source == "hub":
+        if name == "movie":
+            return hub_text(datasets.load_dataset("imdb", split="unsupervised"), "imdb")
+        return hub_text(datasets.load_dataset(name, split="train"), name)
+    task = _task_embedded()
+    if name == "movie":
+        return pack.built("transfer-movie", lambda: sources.build_transfer_movie(
+            pack.ensure_files([pack.RT_FILE, pack.DIALOG_FILE]), task))
+    return pack.built("transfer-glosses", lambda: sources.build_transfer_glosses(
+        pack.ensure_files(pack.WORDNET_FILES), task))
+
+
+def check_corpus(name: str, source: str = "embedded") -> None:
+    """Refuse an unknown or unreachable pre-training corpus before anything expensive runs."""
+    check_source(source)
+    if source == "hub":
+        if name not in HUB_CORPORA:
+            raise ValueError(f"hub corpus must be one of {HUB_CORPORA}, got {name!r}")
+        require_hub(f"the pre-training corpus {name!r}")
+    elif name not in CORPUS_NAMES:
+        raise ValueError(f"embedded corpus {name!r} does not exist; valid: {CORPUS_NAMES}")
+
+
+def load_corpus(name: str = "general", source: str = "embedded") -> datasets.Dataset:
+    """General-English pre-training text, columns text, source (one paragraph or gloss per row).
+
+    Embedded 'general': WordNet glosses, a Wikipedia sample, Lee news, convention speeches.
+    Hub: 'wikitext-103-raw-v1' or 'wikitext-2-raw-v1' (train split, headings and blank lines dropped)."""
+    check_corpus(name, source)
+    if source == "hub":
+        return hub_text(datasets.load_dataset("wikitext", name, split="train"), name)
+    return pack.built("corpus-general", lambda: sources.build_corpus(
+        pack.ensure_files(pack.WORDNET_FILES + [pack.WIKI_FILE, pack.LEE_FILE, pack.SPEECHES_FILE])))
+
+
+def fetch(quiet: bool = False) -> dict:
+    """Download, verify and build the whole embedded pack (idempotent); return and print counts."""
+    start = time.time()
+    pack.ensure_files(sorted(pack._manifest()), quiet=quiet)
+    pack.teacher_dir()
+    task, transfer, glosses, corpus = load_task(), load_transfer("movie"), load_transfer("glosses"), load_corpus()
+    counts = {
+        "task": {split: len(task[split]) for split in task},
+        "transfer": len(transfer),
+        "transfer_sources": pd.Series(transfer["source"]).value_counts().to_dict(),
+        "glosses": len(glosses),
+        "corpus": {**pd.Series(corpus["source"]).value_counts().to_dict(),
+                   "words": sum(len(t.split()) for t in corpus["text"])},
+    }
+    if not quiet:
+        print(f"wellread data pack in {pack.cache_dir()} ({time.time() - start:.0f} s; every file and build verified)")
+        print(f"  task rotten_tomatoes: {counts['task']}")
+        print(f"  transfer movie: {counts['transfer']} {counts['transfer_sources']}; glosses: {counts['glosses']}")
+        print(f"  corpus general: {counts['corpus']}")
+        print(f"  teacher + tokenizer: {pack.teacher_dir()}")
+    return counts

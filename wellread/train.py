@@ -1,0 +1,189 @@
+"""The one training loop of the kit (pre-training, fine-tuning and distillation all use it), and the
+prediction and evaluation of a classifier. Short and explicit: this is the loop a learner reads."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from .data import Task
+from .device import accelerator, autocast, check_precision, seed_everything
+
+
+def make_optimizer(model, lr: float, weight_decay: float, betas=(0.9, 0.999), eps: float = 1e-8):
+    """AdamW; 1-d tensors (biases and LayerNorm weights) are not decayed, as in BERT."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (no_decay if p.ndim < 2 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
+
+
+def setup(model, steps: int, *, lr: float, weight_decay: float, warmup_frac: float, precision: str = "auto",
+          betas=(0.9, 0.999), eps: float = 1e-8):
+    """(accelerator, model, optimizer, scheduler) for `steps` steps: linear warm-up, then linear decay."""
+    acc = accelerator(precision)
+    optimizer = make_optimizer(model, lr, weight_decay, betas, eps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_frac * steps), steps)
+    model, optimizer = acc.prepare(model, optimizer)
+    return acc, model, optimizer, scheduler
+
+
+def train_step(acc, model, optimizer, scheduler, loss_fn: Callable, batch) -> torch.Tensor:
+    """One optimizer step; `loss_fn(model, batch)` runs under the precision's autocast (weights stay fp32)."""
+    with acc.autocast():
+        loss = loss_fn(model, batch)
+    acc.backward(loss)
+    acc.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def loop(acc, model, optimizer, scheduler, batches: Iterator, loss_fn: Callable, *, steps: int, start: int = 0,
+         desc: str = "train", quiet: bool = False, on_step: Callable | None = None) -> list[float]:
+    """Steps `start+1 .. steps`, one batch from `batches` each; `on_step(step, loss, bar)` after every step."""
+    model.train()
+    losses = []
+    with tqdm(total=steps, initial=start, desc=desc, disable=quiet, mininterval=1.0) as bar:
+        for step in range(start + 1, steps + 1):
+            loss = train_step(acc, model, optimizer, scheduler, loss_fn, next(batches)).item()  # one sync per step
+            losses.append(loss)
+            bar.update(1)
+            if on_step:
+                on_step(step, loss, bar)
+    return losses
+
+
+# ---------------------------------------------------------------------------------------------------
+# Classifiers: fine-tuning and distillation train on (text, target) pairs with the same loop
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a classifier is trained: on which task, for how long, how fast, at which precision, with which seed.
+    Fine-tuning and distillation configs extend it with what is theirs."""
+    task: Task = field(default_factory=Task)
+    epochs: float = 3.0
+    lr: float = 5e-4
+    batch_size: int = 32
+    warmup_frac: float = 0.1
+    weight_decay: float = 0.01
+    precision: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self):
+        name = type(self).__name__
+        if not isinstance(self.epochs, (int, float)) or isinstance(self.epochs, bool) or self.epochs <= 0:
+            raise ValueError(f"{name}.epochs={self.epochs!r}: use a number > 0 (fractions of an epoch are fine)")
+        if not isinstance(self.lr, (int, float)) or self.lr <= 0:
+            raise ValueError(f"{name}.lr={self.lr!r}: use a number > 0")
+        for attr, minimum in (("batch_size", 1), ("seed", 0)):
+            value = getattr(self, attr)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ValueError(f"{name}.{attr}={value!r}: use an integer >= {minimum}")
+        if not 0 <= self.warmup_frac < 1 or self.weight_decay < 0:
+            raise ValueError(f"{name}: warmup_frac={self.warmup_frac!r} must be in [0, 1) and "
+                             f"weight_decay={self.weight_decay!r} >= 0")
+        check_precision(self.precision)
+
+
+def text_batches(tokenizer, texts: list, targets: torch.Tensor, *, batch_size: int, max_len: int,
+                 generator: torch.Generator, device) -> Iterator:
+    """Endless (tokenized batch, targets) in a new shuffled order each epoch. A text may be a (text, pair) tuple."""
+    while True:
+        order = torch.randperm(len(texts), generator=generator)
+        for start in range(0, len(texts), batch_size):
+            idx = order[start:start + batch_size].tolist()
+            yield encode(tokenizer, [texts[i] for i in idx], max_len).to(device), targets[idx].to(device)
+
+
+def encode(tokenizer, texts: list, max_len: int):
+    """Tokenize single texts, or (text, pair) tuples as sentence pairs, padded to the longest in the batch."""
+    if texts and isinstance(texts[0], (tuple, list)):
+        first, second = zip(*texts)
+        return tokenizer(list(first), list(second), padding=True, truncation=True, max_length=max_len,
+                         return_tensors="pt")
+    return tokenizer(list(texts), padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+
+
+def fit(model, tokenizer, texts: list, targets: torch.Tensor, loss_of_logits: Callable, config: TrainConfig, *,
+        desc: str = "fine-tune", quiet: bool = False):
+    """Train a classifier on `texts` for `config.epochs` -> (model, curve)."""
+    generator = seed_everything(config.seed)
+    steps = max(1, round(config.epochs * math.ceil(len(texts) / config.batch_size)))
+    acc, model, optimizer, scheduler = setup(model, steps, lr=config.lr, weight_decay=config.weight_decay,
+                                             warmup_frac=config.warmup_frac, precision=config.precision)
+    batches = text_batches(tokenizer, texts, targets, batch_size=config.batch_size, max_len=config.task.max_len,
+                           generator=generator, device=acc.device)
+
+    def loss_fn(model, batch):
+        encoded, target = batch
+        return loss_of_logits(model(**encoded).logits.float(), target)
+
+    losses = loop(acc, model, optimizer, scheduler, batches, loss_fn, steps=steps, desc=desc, quiet=quiet)
+    return acc.unwrap_model(model), smooth_curve(losses)
+
+
+def smooth_curve(losses, points: int = 100) -> list[dict]:
+    """At most `points` (step, mean loss) pairs, so a curve stays small in metrics.json."""
+    if not losses:
+        return []
+    width = max(1, len(losses) // points)
+    return [{"step": i + width, "loss": sum(losses[i:i + width]) / len(losses[i:i + width])}
+            for i in range(0, len(losses), width)]
+
+
+@torch.inference_mode()
+def predict_logits(model, tokenizer, texts, *, batch_size=128, max_len=64, precision="auto", quiet=True,
+                   desc="predict"):
+    """Logits for many texts: batched, length-sorted so padding is small, in `texts` order."""
+    model.eval()
+    device = next(model.parameters()).device
+    texts = list(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(str(texts[i])))
+    out = torch.empty(len(texts), model.config.num_labels)
+    for start in tqdm(range(0, len(texts), batch_size), desc=desc, disable=quiet, mininterval=1.0):
+        idx = order[start:start + batch_size]
+        batch = encode(tokenizer, [texts[i] for i in idx], max_len).to(device)
+        with autocast(precision, device.type):
+            out[idx] = model(**batch).logits.float().cpu()
+    return out
+
+
+def evaluate(model, tokenizer, texts, labels, *, max_len: int = 64, precision: str = "auto") -> dict:
+    """Accuracy and F1 (positive class for two labels, else macro) on labeled texts."""
+    predictions = predict_logits(model, tokenizer, texts, max_len=max_len, precision=precision).argmax(-1)
+    labels = torch.tensor(list(labels))
+    f1s = []
+    for c in range(model.config.num_labels):
+        tp = ((predictions == c) & (labels == c)).sum().item()
+        fp = ((predictions == c) & (labels != c)).sum().item()
+        fn = ((predictions != c) & (labels == c)).sum().item()
+        f1s.append(2 * tp / max(1, 2 * tp + fp + fn))
+    f1 = f1s[1] if len(f1s) == 2 else sum(f1s) / len(f1s)
+    return {"acc": (predictions == labels).float().mean().item(), "f1": f1}
+
+
+def scores(model, tokenizer, validation, test, *, max_len: int, precision: str) -> dict:
+    """Validation and test accuracy and F1, and the parameter count: what every classifier stage records."""
+    out = {"params": count_params(model)}
+    for prefix, split in (("val", validation), ("test", test)):
+        result = evaluate(model, tokenizer, list(split["text"]), list(split["label"]), max_len=max_len,
+                          precision=precision)
+        out[f"{prefix}_acc"], out[f"{prefix}_f1"] = result["acc"], result["f1"]
+    return out
+
+
+def count_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def save_model(model, tokenizer, folder: Path) -> None:
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
