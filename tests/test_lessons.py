@@ -109,6 +109,15 @@ def test_live_figure_shows_and_updates_without_a_kernel():
     assert len(bundle["text/html"]) < 50_000 and bundle["application/vnd.plotly.v1+json"]["data"][0]["x"] == [1, 2]
 
 
+def test_the_live_figure_brings_plotly_js_into_colabs_separate_output_frames(monkeypatch):
+    import sys
+    import types
+    assert "cdn.plot.ly" not in lessons.LiveFigure._bundle(go.Figure())["text/html"]
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    html = lessons.LiveFigure._bundle(go.Figure())["text/html"]
+    assert "cdn.plot.ly" in html and len(html) < 50_000  # a script tag, not 5 MB of plotly.js
+
+
 def test_paper_results_are_the_published_glue_scores():
     df = results.paper_results()
     assert {"model", "layers", "hidden", "task", "metric", "value", "citation", "url"} <= set(df.columns)

@@ -46,3 +46,32 @@ def test_readme_has_binder_and_colab_badges_for_every_notebook():
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert f"mybinder.org/v2/gh/{repo}/HEAD?labpath=notebooks%2F{notebook.name}" in readme
         assert f"colab.research.google.com/github/{repo}/blob/main/notebooks/{notebook.name}" in readme
+
+
+def test_jupyter_and_papermill_are_an_extra_and_binder_pins_them_too():
+    project = _pyproject()["project"]
+    base = {Requirement(d).name for d in project["dependencies"]}
+    assert not base & {"jupyterlab", "papermill", "nbconvert"}  # Colab has its own Jupyter: install only what it lacks
+    extra = {Requirement(d).name for d in project["optional-dependencies"]["notebooks"]}
+    assert extra == {"jupyterlab", "papermill", "nbconvert"}
+    pins = (ROOT / "binder" / "requirements.txt").read_text()
+    assert all(f"{name}==" in pins for name in extra)
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.11"  # the pins' wheels are cp311
+
+
+def test_the_colab_install_cell_never_reinstalls_torch(monkeypatch):
+    """Simulate Colab: wellread is missing, torch is there. The cell must keep torch and install no extras."""
+    import importlib.util
+    import subprocess
+    from importlib.metadata import version
+
+    from wellread import lessons
+    calls = []
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wellread" else real_find_spec(name, *a))
+    monkeypatch.setattr(subprocess, "check_call", lambda command, **k: calls.append(command))
+    monkeypatch.setattr("os.path.isdir", lambda path: True)  # the clone is there already
+    exec(compile(lessons.install_cell(), "install", "exec"), {})
+    (pip,) = calls
+    assert pip[1:4] == ["-m", "pip", "install"] and f"torch=={version('torch')}" in pip
+    assert not any("[" in part for part in pip)  # no extras: no Jupyter, papermill or test tools on Colab

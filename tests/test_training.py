@@ -155,3 +155,15 @@ def test_budget_fields_reach_into_stages_and_the_task_is_shared():
     assert {getattr(b, s).task.train_examples for s in ("teacher", "logits", "finetune", "truncated", "distill")} == {1000}
     with pytest.raises(ValueError, match="did you mean 'pretrain__steps'"):
         get_budget("classroom", pretrain_steps=500)
+
+
+def test_a_hub_model_id_offline_fails_fast_and_a_missing_folder_is_named(empty_runs, monkeypatch):
+    import time
+    from wellread.finetune import check_init
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.time()
+    with pytest.raises(ConnectionError, match="the model 'google/bert_uncased_L-4_H-256_A-4'.*source='embedded'"):
+        finetune(FinetuneConfig(init="google/bert_uncased_L-4_H-256_A-4", **TINY), quiet=True)
+    assert time.time() - start < 5 and not any(empty_runs.iterdir())
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        check_init("./runs/finetune/nope")

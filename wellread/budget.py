@@ -48,6 +48,11 @@ BUDGETS = {
                     finetune=FinetuneConfig(epochs=1.0)),
     # The default: all stages for one small student on a 2-core laptop CPU.
     "classroom": Budget("classroom", pretrain=PretrainConfig(steps=1500)),
+    # One GPU for about half an hour (Colab's T4 runs it in fp16): ~13x the classroom's pre-training tokens, the
+    # whole transfer set and two distillation epochs; offline data, so it runs on any GPU, online or not.
+    "gpu": Budget("gpu", pretrain=PretrainConfig(steps=20_000, batch_size=64, lr=5e-4, corpus="mixed", eval_every=1000),
+                  teacher=FinetuneConfig(epochs=2.0, lr=5e-5), logits=LogitsConfig(transfer_examples=None),
+                  distill=DistillConfig(epochs=2.0)),
     # A GPU with internet: hub data, paper-scale steps (the paper pre-trained for 1M steps).
     "paper": Budget("paper", task=Task(source="hub", max_len=128),
                     pretrain=PretrainConfig(steps=100_000, batch_size=256, lr=1e-4, corpus="wikitext-103-raw-v1",

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from . import cache, train
 from .device import resolve, seed_everything
-from .finetune import build_classifier
+from .finetune import build_classifier, check_init
 from .teacher import load_teacher_logits
 
 
@@ -52,6 +52,7 @@ def distill(config: DistillConfig, *, force: bool = False, quiet: bool = False) 
     """Distil the teacher's logits into a student -> runs/distill/<key>/ (model, tokenizer, metrics)."""
     if not config.logits:
         raise ValueError("DistillConfig.logits is empty: pass the folder teacher.teacher_logits returned")
+    check_init(config.init)
     config = replace(config, task=config.task.canonical(), precision=resolve(config.precision))
 
     def build(work: Path) -> dict:

@@ -10,6 +10,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from . import cache, data, train
 from .device import resolve, seed_everything
+from .network import require_hub
 from .sizes import parse_size
 
 
@@ -23,6 +24,18 @@ class FinetuneConfig(train.TrainConfig):
         super().__post_init__()
         if self.layers is not None and (not isinstance(self.layers, int) or self.layers < 1):
             raise ValueError(f"FinetuneConfig.layers={self.layers!r}: use None or a positive integer")
+
+
+def check_init(init: str) -> None:
+    """Refuse, within seconds, an init that cannot load: a missing folder, or a hub id neither cached nor reachable."""
+    if init == "random" or Path(init).expanduser().exists():
+        return
+    if init.startswith((".", "/", "~")) or init.count("/") > 1 or "\\" in init:
+        raise FileNotFoundError(f"init={init!r}: no such folder; valid: 'random', a model folder, or a hub id "
+                                "like 'google/bert_uncased_L-4_H-256_A-4'")
+    from huggingface_hub import try_to_load_from_cache
+    if not isinstance(try_to_load_from_cache(init, "config.json"), str):  # not downloaded before: needs the hub
+        require_hub(f"the model {init!r}")
 
 
 def build_classifier(init: str, size: str = "tiny", layers: int | None = None, num_labels: int = 2):
@@ -52,6 +65,7 @@ def build_classifier(init: str, size: str = "tiny", layers: int | None = None, n
 
 def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False) -> Path:
     """Fine-tune `config.init` on the task -> runs/finetune/<key>/ (model, tokenizer, metrics)."""
+    check_init(config.init)
     config = replace(config, task=config.task.canonical(), precision=resolve(config.precision))
 
     def build(work: Path) -> dict:

@@ -37,7 +37,10 @@ DEFAULT_STUDENT = "tiny"
 
 
 def install_cell() -> str:
-    """The source of every notebook's first cell: install the kit where `wellread` is missing."""
+    """The source of every notebook's first cell: install the kit where `wellread` is missing.
+
+    It installs only what is missing (no Jupyter, no papermill: those are the `notebooks` extra), and pins
+    the torch already there, so Colab's own CUDA build is never replaced."""
     return (
         "# Runs anywhere: where the wellread kit is missing (Colab, a bare Jupyter) this cell clones and\n"
         "# installs it; where it is installed (a laptop with `pip install -e .`, Binder) it does nothing.\n"
@@ -46,7 +49,11 @@ def install_cell() -> str:
         f"    _repo, _dir = \"{REPO_URL}\", os.path.expanduser(\"{INSTALL_DIR}\")\n"
         "    if not os.path.isdir(_dir):\n"
         "        subprocess.check_call([\"git\", \"clone\", \"--depth\", \"1\", _repo, _dir])\n"
-        "    subprocess.check_call([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"-e\", _dir])\n"
+        "    _keep = []  # the torch already installed stays (Colab's is a CUDA build): pip must not replace it\n"
+        "    if importlib.util.find_spec(\"torch\") is not None:\n"
+        "        from importlib.metadata import version\n"
+        "        _keep = [f\"torch=={version('torch')}\"]\n"
+        "    subprocess.check_call([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"-e\", _dir, *_keep])\n"
         "    sys.path.insert(0, _dir)  # this kernel started before the install: let it import the clone"
     )
 
@@ -173,11 +180,12 @@ class LiveFigure:
     def _bundle(fig):
         # Not fig._repr_mimebundle_(): under the "notebook" renderer every call re-embeds plotly.js
         # (5 MB), which made an executed notebook 90 MB. plotly.js is loaded once by the notebook's
-        # first ordinary figure; updates carry only the figure.
+        # first ordinary figure; updates carry only the figure. Colab draws each output in an iframe of
+        # its own, where that first load is not visible: there the figure brings plotly.js from the CDN.
         import json
         import plotly.io as pio
         return {"application/vnd.plotly.v1+json": json.loads(pio.to_json(fig)),
-                "text/html": pio.to_html(fig, include_plotlyjs=False, full_html=False)}
+                "text/html": pio.to_html(fig, include_plotlyjs="cdn" if in_colab() else False, full_html=False)}
 
     def update(self, fig) -> None:
         from IPython.display import display

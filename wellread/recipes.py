@@ -4,10 +4,11 @@ A recipe resolves the budget once, checks everything cheap (names, values, the h
 any stage runs, then derives each stage's config from the budget's with `dataclasses.replace`."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from . import cache, data
+from . import cache, data, estimate
 from .budget import Budget, get_budget
 from .distill import distill
 from .finetune import build_classifier, finetune
@@ -51,9 +52,8 @@ class Result:
 def pretrained_student(size="tiny", budget: str | Budget = "classroom", *, corpus=None, vocab_size=None,
                        force=False, quiet=False, on_eval=None) -> Path:
     """The masked-LM pre-trained student of this size (one per size and budget: seed 0)."""
-    b = get_budget(budget)
-    config = replace(b.pretrain, size=parse_size(size).short, corpus=corpus or b.pretrain.corpus, vocab_size=vocab_size)
-    return pretrain(config, force=force, quiet=quiet, on_eval=on_eval)
+    return _pretrained(get_budget(budget), parse_size(size), corpus, vocab_size, force=force, quiet=quiet,
+                       on_eval=on_eval)
 
 
 def teacher(budget: str | Budget = "classroom", *, model="embedded", force=False, quiet=False) -> Path:
@@ -64,10 +64,20 @@ def teacher(budget: str | Budget = "classroom", *, model="embedded", force=False
 def transfer_set(budget: str | Budget = "classroom", *, transfer="movie", transfer_examples=None,
                  include_train=True, teacher_path=None, force=False, quiet=False) -> Path:
     """The teacher's logits over the transfer set (plus the task's training inputs)."""
-    b = get_budget(budget)
+    return _logits(get_budget(budget), transfer, transfer_examples, include_train, teacher_path, force=force,
+                   quiet=quiet)
+
+
+def _pretrained(b: Budget, size, corpus, vocab_size, **kwargs) -> Path:
+    return pretrain(replace(b.pretrain, size=size.short, corpus=corpus or b.pretrain.corpus, vocab_size=vocab_size),
+                    **kwargs)
+
+
+def _logits(b: Budget, transfer, transfer_examples, include_train, teacher_path=None, *, force=False, quiet=False):
     n = transfer_examples if transfer_examples is not None else b.logits.transfer_examples
     config = replace(b.logits, transfer=transfer, transfer_examples=n, include_train=include_train)
-    teacher_path = teacher_path or teacher(b, quiet=quiet)  # after the config: a bad name fails before training
+    # the config first: a bad name or number fails before the teacher trains
+    teacher_path = teacher_path or train_teacher(b.teacher, quiet=quiet)
     return teacher_logits(replace(config, teacher=str(teacher_path)), force=force, quiet=quiet)
 
 
@@ -104,12 +114,15 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
     size = parse_size(size)
     corpus = corpus or b.pretrain.corpus
     preflight(method, b, seed, layers=layers, transfer=transfer, corpus=corpus, vocab_size=vocab_size)
+    too_big = estimate.warning(size, method, b)
+    if too_big:
+        warnings.warn(too_big, stacklevel=2)
     tune = replace(b.finetune, size=size.short, seed=seed)
     distil = replace(b.distill, size=size.short, seed=seed, temperature=temperature, alpha=alpha)  # checks T, alpha
     stages = []  # (name, folder) of the student's own stages, for wall time and curves
 
     if method in ("pf", "pd"):
-        stages.append(("pretrain", pretrained_student(size, b, corpus=corpus, vocab_size=vocab_size, quiet=quiet)))
+        stages.append(("pretrain", _pretrained(b, size, corpus, vocab_size, quiet=quiet)))
     # random weights over the student's own vocabulary when it has one
     init = stages[0][1] if stages else ("random" if vocab_size is None else wordpiece_dir(corpus, vocab_size))
     if method in ("basic", "pf"):
@@ -118,8 +131,7 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
         config = replace(b.truncated, init=base_teacher(), layers=layers, size=size.short, seed=seed)
         stages.append(("finetune", finetune(config, quiet=quiet, force=force)))
     else:
-        logits = transfer_set(b, transfer=transfer, transfer_examples=transfer_examples,
-                              include_train=include_train, quiet=quiet)
+        logits = _logits(b, transfer, transfer_examples, include_train, quiet=quiet)
         stages.append(("distill", distill(replace(distil, logits=str(logits), init=str(init)), quiet=quiet, force=force)))
         if finetune_after:
             stages.append(("finetune", finetune(replace(tune, init=str(stages[-1][1])), quiet=quiet, force=force)))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import ipywidgets as W
 import traitlets
 
-from .budget import BUDGETS
+from .budget import BUDGETS, get_budget
+from .estimate import estimate, warning
 from .recipes import METHODS
 from .sizes import HIDDENS, LAYERS, Size, parse_size
 
@@ -26,8 +27,9 @@ class StudentPicker(W.VBox):
     their STUDENT parameter is None."""
     value = traitlets.Unicode("L2/H128")
 
-    def __init__(self, value="tiny", save: bool = True, on_change=None):
+    def __init__(self, value="tiny", save: bool = True, on_change=None, budget="classroom"):
         self._save = save
+        self._budget = budget
         self._on_change = on_change
         self._busy = False
         self.buttons = {}
@@ -67,7 +69,11 @@ class StudentPicker(W.VBox):
         if save:
             from .lessons import save_student
             note = f" — saved to {save_student(size)} for the next notebooks"
-        self.status.value = f"Student: <b>{size}</b> ({size.short}, {size.mlm_params / 1e6:.1f}M parameters){note}"
+        guess = estimate(size, "pd", get_budget(self._budget))
+        advice = (f"PD at the {self._budget!r} budget here: {guess}" if guess.fits and not guess.slow else
+                  f"<span style='color:#d62728'>{warning(size, 'pd', get_budget(self._budget))}</span>")
+        self.status.value = (f"Student: <b>{size}</b> ({size.short}, {size.mlm_params / 1e6:.1f}M parameters){note}"
+                             f"<br>{advice}")
         if self._on_change:
             self._on_change(size)
 
@@ -76,9 +82,10 @@ class StudentPicker(W.VBox):
         return parse_size(self.value)
 
 
-def student_picker(value="tiny", save: bool = True, on_change=None) -> StudentPicker:
-    """The 6x4 student grid; clicking a size selects it (and saves it for the later notebooks)."""
-    return StudentPicker(value, save=save, on_change=on_change)
+def student_picker(value="tiny", save: bool = True, on_change=None, budget="classroom") -> StudentPicker:
+    """The 6x4 student grid; clicking a size selects it (and saves it for the later notebooks) and says how long
+    PD with it would take here at `budget`, warning before a size that will not fit."""
+    return StudentPicker(value, save=save, on_change=on_change, budget=budget)
 
 
 def method_picker(value="pd", methods=None) -> W.Dropdown:
