@@ -119,6 +119,6 @@ def warning(size: Size, method: str, b: Budget) -> str | None:
     guess = estimate(size, method, b)
     if guess.fits and not guess.slow:
         return None
-    trouble = "will not fit in memory" if not guess.fits else "will take long"
+    trouble = " and ".join(t for t, bad in (("will not fit in memory", not guess.fits), ("will take long", guess.slow)) if bad)
     return (f"{size} with {method} at the {b.name!r} budget {trouble} here: {guess}. A smaller student "
             f"(e.g. Tiny or Mini), the 'smoke' budget, or a GPU would help.")
