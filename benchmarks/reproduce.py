@@ -24,7 +24,7 @@ from wellread.sizes import parse_size
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "results"
 FIELDS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", "test_f1", "params",
-          "latency_ms", "wall_s", "budget", "commit", "date", "machine"]
+          "latency_ms", "wall_s", "budget", "commit", "date", "machine", "task"]
 
 ANALYSES = ("labels", "transfer_size", "domain", "pretrain_steps", "corpus", "finetune_lr", "block", "vocab")
 
@@ -208,7 +208,7 @@ def read_rows(path: Path) -> list[dict]:
     if not path.exists():
         return []
     with path.open() as f:
-        return list(csv.DictReader(f))
+        return [{**row, "task": row.get("task") or "rotten_tomatoes"} for row in csv.DictReader(f)]  # older rows: RT
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 import torch
+import torch.nn.functional as F
 
 from wellread import exercises, lessons, plots, results, tour
 from wellread.distill import distill_loss, soft_cross_entropy
@@ -249,6 +250,10 @@ def test_exercises_accept_the_reference(capsys):
     (exercises.check_distill_loss, lambda s, t, T: soft_cross_entropy(s, t, T) / T ** 2, "T²"),
     (exercises.check_distill_loss, lambda s, t, T: -soft_cross_entropy(s, t, T), "sign"),
     (exercises.check_distill_loss_alpha, lambda s, t, y, T, a: soft_cross_entropy(s, t, T), "alpha"),
+    (exercises.check_distill_loss, lambda s, t, T: F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1),
+                                                            reduction="batchmean") * T ** 2, "KL divergence"),
+    (exercises.check_distill_loss_alpha, lambda s, t, y, T, a: (1 - a) * soft_cross_entropy(s, t, T)
+     + a * F.cross_entropy(s, y), "-1 marker"),
 ])
 def test_exercises_hint_at_common_mistakes(check, wrong, hint, capsys):
     assert check(wrong) is False

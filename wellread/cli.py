@@ -8,11 +8,48 @@ import time
 import wellread  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 
 
+def _task_options(args) -> dict:
+    options = {"validation": args.validation, "test": args.test, "text_column": args.text_column,
+               "text_pair_column": args.text_pair_column, "label_column": args.label_column,
+               "drop_duplicates": args.drop_duplicates}
+    return {k: v for k, v in options.items() if v not in (None, False)}
+
+
+def _add_task_options(p) -> None:
+    p.add_argument("--validation", help="your validation file (default: 10%% of train, seeded)")
+    p.add_argument("--test", help="your test file (default: 10%% of train, seeded)")
+    p.add_argument("--text-column", help="the column holding the text (default: text)")
+    p.add_argument("--text-pair-column", help="the second text of a sentence-pair task (e.g. a hypothesis)")
+    p.add_argument("--label-column", help="the column holding the label (default: label)")
+    p.add_argument("--drop-duplicates", action="store_true", help="drop repeated inputs instead of refusing them")
+
+
 def _data(args) -> None:
     from . import data
+    if args.action == "check":
+        if not args.files:
+            raise ValueError("wellread data check FILE: name your training file (CSV, TSV, JSON or JSONL)")
+        _check(data.Task.parse(args.files[0], **_task_options(args)))
+        return
     data.fetch(quiet=args.quiet)  # prints the counts unless quiet
     if args.quiet:
         print(f"data pack ready in {data.cache_dir()}")
+
+
+def _check(task) -> None:
+    """What the kit understood of a task: counts, label names, the first rows."""
+    from collections import Counter
+    from . import data
+    splits = task.load()
+    names = task.label_names
+    print(f"task {task.name!r} ({task.source}{', sentence pairs' if task.pairs else ''}); "
+          f"{len(names)} classes: {names}")
+    for split in ("train", "validation", "test"):
+        counts = Counter(splits[split]["label"])
+        print(f"  {split:<10} {len(splits[split]):>7} rows  " + ", ".join(f"{names[k]}: {v}" for k, v in sorted(counts.items())))
+    print("first rows of train:")
+    for item, label in list(zip(data.inputs(splits["train"]), splits["train"]["label"]))[:3]:
+        print(f"  [{names[label]}] {item!r:.110}")
 
 
 def _sizes(args) -> None:
@@ -46,7 +83,12 @@ def _run(args) -> None:
     overrides = _overrides(args.set)
     if args.precision:
         overrides["precision"] = args.precision
-    result = run(args.method, args.student, args.budget, args.seed, quiet=args.quiet, force=args.force, **overrides)
+    task = None
+    if args.task:
+        from .data import Task
+        task = Task.parse(args.task, **_task_options(args))
+    result = run(args.method, args.student, args.budget, args.seed, quiet=args.quiet, force=args.force, task=task,
+                 transfer=args.transfer, **overrides)
     for key, value in result.row().items():
         print(f"{key:>12}: {value}")
 
@@ -75,7 +117,10 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="the offline data pack")
-    data.add_argument("action", choices=["fetch"])
+    data.add_argument("action", choices=["fetch", "check"], help="fetch: the offline pack; check FILE: what the "
+                      "kit reads from your labeled file")
+    data.add_argument("files", nargs="*", help="check: your training file")
+    _add_task_options(data)
     data.add_argument("--quiet", action="store_true")
     data.set_defaults(func=_data)
 
@@ -100,6 +145,11 @@ def main(argv=None) -> int:
                            help="override the budget's precision (default: what this device runs fast)")
             p.add_argument("--set", action="append", metavar="FIELD=VALUE",
                            help="override a budget field, e.g. --set pretrain__steps=500 (see wellread/budget.py)")
+            p.add_argument("--task", help="your labeled file (CSV, TSV, JSON, JSONL) or a hub task (glue/sst2, glue/mnli, "
+                           "glue/rte, imdb, rotten_tomatoes); default: the embedded Rotten Tomatoes split")
+            _add_task_options(p)
+            p.add_argument("--transfer", default="movie", help="unlabeled text to distil on: movie (default), glosses, "
+                           "none (only the task's training inputs), or a file")
         if name == "tour":
             p.add_argument("--out", default=None, help="report folder (default runs/tour/<time>)")
             p.add_argument("--no-html", action="store_true", help="skip the HTML export")

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import cache, train
+from . import cache, data, train
 from .device import resolve, seed_everything
 from .finetune import build_classifier, check_init
 from .teacher import load_teacher_logits
@@ -67,7 +67,7 @@ def distill(config: DistillConfig, *, force: bool = False, quiet: bool = False) 
         def loss_fn(logits, target):
             return distill_loss(logits, target[:, :-1], target[:, -1].long(), config.temperature, config.alpha)
 
-        model, curve = train.fit(model, tokenizer, list(transfer["text"]), targets, loss_fn, config,
+        model, curve = train.fit(model, tokenizer, data.inputs(transfer), targets, loss_fn, config,
                                  desc=f"distil into {config.size}", quiet=quiet)
         train.save_model(model, tokenizer, work)
         return {**train.scores(model, tokenizer, validation, test, max_len=config.task.max_len,

@@ -159,8 +159,8 @@ def check_distill_loss(fn) -> bool:
 
     def body():
         g = torch.Generator().manual_seed(0)
-        for t in (1.0, 2.0, 4.0):
-            s, te = torch.randn(32, 2, generator=g), 2 * torch.randn(32, 2, generator=g)
+        for t, classes in ((1.0, 2), (2.0, 2), (4.0, 2), (1.0, 3), (2.0, 5)):  # two classes, and more (MNLI has 3)
+            s, te = torch.randn(32, classes, generator=g), 2 * torch.randn(32, classes, generator=g)
             want = soft_cross_entropy(s, te, t).item()
             got = _tensor(fn(s.clone(), te.clone(), t), "the loss")
             if got.numel() != 1:
@@ -174,6 +174,12 @@ def check_distill_loss(fn) -> bool:
                 raise _Hint(f"at T={t:g} multiply by T² (= {t * t:g}) so gradients keep their size across temperatures")
             if abs(got - want * len(s)) < 1e-3 * max(1, abs(want * len(s))):
                 raise _Hint("average over the batch (mean over rows), do not sum")
+            p_teacher = torch.softmax(te / t, -1)
+            entropy = -(p_teacher * torch.log_softmax(te / t, -1)).sum(-1).mean().item()
+            if any(abs(got - k * (want - entropy * t * t)) < 1e-4 * max(1, abs(want)) for k in (1, 1 / (t * t))):
+                raise _Hint("that is the KL divergence (e.g. F.kl_div): it differs from the cross-entropy by the "
+                            "teacher's entropy, a constant, so its gradients are the same — but the paper's loss, "
+                            "and the kit's, is the cross-entropy -sum p_teacher * log p_student (times T²)")
             raise _Hint(f"at T={t:g} got {got:.4f}, expected {want:.4f}: soft targets softmax(teacher/T), "
                         "log_softmax(student/T), sum over classes, mean over the batch, times T²")
     return _run("distillation loss", body)
@@ -188,20 +194,32 @@ def check_distill_loss_alpha(fn) -> bool:
 
     def body():
         g = torch.Generator().manual_seed(0)
-        s, te = torch.randn(24, 2, generator=g), 2 * torch.randn(24, 2, generator=g)
-        labels = torch.randint(2, (24,), generator=g)
-        labels[::3] = -1  # a third of the rows come from unlabeled transfer text
-        for t, alpha in ((1.0, 0.0), (1.0, 0.5), (2.0, 0.3), (1.0, 1.0)):
-            want = distill_loss(s, te, labels, t, alpha).item()
-            got = _tensor(fn(s.clone(), te.clone(), labels.clone(), t, alpha), "the loss")
-            if got.numel() != 1:
-                raise _Hint("return one number")
-            if abs(got.item() - want) > 1e-4 * max(1, abs(want)):
-                raise _Hint(f"T={t:g}, alpha={alpha:g}: got {got.item():.4f}, expected {want:.4f} — "
-                            "(1 - alpha) * soft loss + alpha * cross-entropy on the rows whose label is >= 0 only")
+        for classes in (2, 3):
+            s, te = torch.randn(24, classes, generator=g), 2 * torch.randn(24, classes, generator=g)
+            labels = torch.randint(classes, (24,), generator=g)
+            labels[::3] = -1  # a third of the rows come from unlabeled transfer text
+            for t, alpha in ((1.0, 0.0), (1.0, 0.5), (2.0, 0.3), (1.0, 1.0)):
+                _compare_alpha(fn, s, te, labels, t, alpha)
         none = torch.full((24,), -1)
         want = distill_loss(s, te, none, 1.0, 0.5).item()
         got = _tensor(fn(s.clone(), te.clone(), none, 1.0, 0.5), "the loss").item()
         if abs(got - want) > 1e-4 * max(1, abs(want)):
             raise _Hint("with no labeled row in the batch, use the soft loss alone (no NaN from an empty mean)")
     return _run("distillation loss with hard labels", body)
+
+
+def _compare_alpha(fn, s, te, labels, t, alpha):
+    from .distill import distill_loss
+    want = distill_loss(s, te, labels, t, alpha).item()
+    try:
+        got = _tensor(fn(s.clone(), te.clone(), labels.clone(), t, alpha), "the loss")
+    except (IndexError, RuntimeError) as error:
+        if "-1" in str(error) or "out of bounds" in str(error) or "Target" in str(error):
+            raise _Hint("cross-entropy was given the -1 marker: rows with label -1 are unlabeled transfer text; "
+                        "keep only the rows with labels >= 0 for the hard part (labels[labels >= 0])") from None
+        raise
+    if got.numel() != 1:
+        raise _Hint("return one number")
+    if not torch.isfinite(got).all() or abs(got.item() - want) > 1e-4 * max(1, abs(want)):
+        raise _Hint(f"T={t:g}, alpha={alpha:g}: got {got.item():.4f}, expected {want:.4f} — "
+                    "(1 - alpha) * soft loss + alpha * cross-entropy on the rows whose label is >= 0 only")

@@ -38,9 +38,13 @@ def check_init(init: str) -> None:
         require_hub(f"the model {init!r}")
 
 
-def build_classifier(init: str, size: str = "tiny", layers: int | None = None, num_labels: int = 2):
+def build_classifier(init: str, size: str = "tiny", layers: int | None = None, num_labels: int | None = None):
     """A `BertForSequenceClassification` and its tokenizer: from scratch ("random", or a tokenizer-only folder
-    for random weights over that vocabulary) or from a checkpoint."""
+    for random weights over that vocabulary) or from a checkpoint. `num_labels` None: the checkpoint's (else 2)."""
+    if num_labels is not None:
+        extra = {"num_labels": num_labels}
+    else:
+        extra, num_labels = {}, 2
     if init == "random":
         model = BertForSequenceClassification(parse_size(size).bert_config(num_labels=num_labels))
         return model, data.load_tokenizer()
@@ -51,13 +55,12 @@ def build_classifier(init: str, size: str = "tiny", layers: int | None = None, n
         tokenizer = AutoTokenizer.from_pretrained(init)
         config = parse_size(size).bert_config(num_labels=num_labels, vocab_size=len(tokenizer))
         return BertForSequenceClassification(config), tokenizer
-    extra = {}
     if layers:
         available = AutoConfig.from_pretrained(init).num_hidden_layers
         if not 1 <= layers <= available:
             raise ValueError(f"cannot keep {layers} layers of {init}: it has {available} (valid: 1..{available})")
         extra["num_hidden_layers"] = layers
-    model = AutoModelForSequenceClassification.from_pretrained(init, num_labels=num_labels, **extra)
+    model = AutoModelForSequenceClassification.from_pretrained(init, **extra)
     has_tokenizer = not Path(init).is_dir() or (Path(init) / "tokenizer_config.json").exists()
     tokenizer = AutoTokenizer.from_pretrained(init) if has_tokenizer else data.load_tokenizer()
     return model, tokenizer
@@ -74,7 +77,7 @@ def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False
         seed_everything(config.seed)  # the classifier head's initial weights
         model, tokenizer = build_classifier(config.init, config.size, config.layers, num_labels)
         name = Path(config.init).name if config.init != "random" else config.size
-        model, curve = train.fit(model, tokenizer, list(train_split["text"]), torch.tensor(list(train_split["label"])),
+        model, curve = train.fit(model, tokenizer, data.inputs(train_split), torch.tensor(list(train_split["label"])),
                                  F.cross_entropy, config, desc=f"fine-tune {name}", quiet=quiet)
         train.save_model(model, tokenizer, work)
         return {**train.scores(model, tokenizer, validation, test, max_len=config.task.max_len,

@@ -32,6 +32,7 @@ class Result:
     size: str
     seed: int
     budget: str
+    task: str
     val_acc: float
     test_acc: float
     val_f1: float
@@ -94,23 +95,37 @@ def preflight(method: str, b: Budget, seed, *, layers: int, transfer: str, corpu
             raise ValueError(f"layers={layers!r}: use a positive integer (how many of the teacher's layers to keep)")
     if b.task.source == "hub":
         data.require_hub(f"the task {b.task.name!r}")
+    where = b.task.train if b.task.source == "files" else f"the task {b.task.name!r}"
+    for split, rows in zip(("train", "validation", "test"), b.task.splits()):
+        if len(rows) < b.finetune.batch_size:
+            raise ValueError(f"{where}: the {split} split has {len(rows)} rows, fewer than one batch "
+                             f"({b.finetune.batch_size}); add rows, or lower finetune__batch_size and distill__batch_size")
     if method in ("pf", "pd"):
         replace(b.pretrain, corpus=corpus)  # refuses an unknown corpus name
         if b.pretrain.source == "hub":
             data.check_corpus(corpus, "hub")
-    if method in ("d", "pd"):
-        data.check_transfer(transfer, b.task.source)
+    if method in ("d", "pd") and transfer != "none" and not data.is_transfer_file(transfer):
+        data.check_transfer(transfer, "hub" if b.task.source == "hub" else "embedded")
+        if b.task.pairs:
+            raise ValueError(f"{b.task.name!r} is a sentence-pair task: the transfer text {transfer!r} has single "
+                             "texts; use transfer='none' (the task's own training pairs) or a file of pairs")
 
 
 def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, layers: int = 2,
         finetune_after: bool = False, temperature: float = 1.0, alpha: float = 0.0, transfer="movie",
         transfer_examples: int | None = None, include_train=True, corpus=None, vocab_size: int | None = None,
-        quiet=False, force=False, **overrides) -> Result:
+        task=None, quiet=False, force=False, **overrides) -> Result:
     """Run one of METHODS for one student size and seed; every stage is cached. `overrides` are budget fields
     (`finetune__epochs=10`, see budget.py). `vocab_size`: the student gets a fresh WordPiece of that many
     tokens, trained on `corpus` (the teacher keeps its own). `force` rebuilds this run's fine-tuning or
-    distillation (the shared pre-trained student and teacher are kept)."""
+    distillation (the shared pre-trained student and teacher are kept). `task`: a data.Task, a hub task name
+    ("glue/sst2") or your own file (see data.Task.parse); the task says which data, the budget how much of it.
+    `transfer`: "movie", "glosses", "none" (only the task's training inputs) or a file of unlabeled inputs."""
     b = get_budget(budget, **overrides)
+    if task is not None:
+        chosen = data.Task.parse(task)
+        b = replace(b, task=replace(chosen, train_examples=b.task.train_examples, eval_examples=b.task.eval_examples,
+                                    max_len=b.task.max_len))
     size = parse_size(size)
     corpus = corpus or b.pretrain.corpus
     preflight(method, b, seed, layers=layers, transfer=transfer, corpus=corpus, vocab_size=vocab_size)
@@ -141,7 +156,7 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
     precision = cache.read_json(final / "stage.json")["config"]["precision"]
     model, _ = build_classifier(str(final))
     shown_size = f"L{layers}/H{model.config.hidden_size}" if method == "truncated" else size.short
-    return Result(method=method, size=shown_size, seed=seed, budget=b.name, val_acc=scores["val_acc"],
+    return Result(method=method, size=shown_size, seed=seed, budget=b.name, task=b.task.name, val_acc=scores["val_acc"],
                   test_acc=scores["test_acc"], val_f1=scores["val_f1"], test_f1=scores["test_f1"],
                   params=scores["params"], precision=precision,
                   latency_ms=latency_ms(model, batch=1, seq_len=b.task.max_len, repeats=20, precision=precision),

@@ -28,18 +28,26 @@ def train_teacher(config: FinetuneConfig, model: str = "embedded", *, force=Fals
 @dataclass(frozen=True)
 class LogitsConfig:
     teacher: str = ""             # a fine-tuned teacher folder
-    transfer: str = "movie"       # which unlabeled text: data.load_transfer(transfer)
+    transfer: str = "movie"       # "movie", "glosses" (embedded text), "none" (only the task's inputs) or a file
     transfer_examples: int | None = None
     include_train: bool = True    # the task's training inputs join the transfer set (with their labels)
     task: Task = field(default_factory=Task)
     precision: str = "auto"
     seed: int = 0
+    transfer_fingerprint: str = ""  # a transfer file's content hash (filled in): an edited file is a new set
 
     def __post_init__(self):
         n = self.transfer_examples
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise ValueError(f"LogitsConfig.transfer_examples={n!r}: use a positive integer, or None for all")
-        if self.task.source == "embedded":  # hub names are checked, with the network, when a recipe starts
+        if self.transfer == "none" and not self.include_train:
+            raise ValueError("transfer='none' with include_train=False leaves nothing to distil on")
+        if data.is_transfer_file(self.transfer):
+            path = str(Path(self.transfer).expanduser().resolve())
+            object.__setattr__(self, "transfer", path)
+            if not self.transfer_fingerprint:
+                object.__setattr__(self, "transfer_fingerprint", data.file_fingerprint(path))
+        elif self.task.source != "hub":  # hub names are checked, with the network, when a recipe starts
             data.check_transfer(self.transfer, "embedded")
         check_precision(self.precision)
 
@@ -51,18 +59,20 @@ def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = F
     config = replace(config, precision=resolve(config.precision))
 
     def build(work: Path) -> dict:
-        texts = list(data.load_transfer(config.transfer, source=config.task.source)["text"])[:config.transfer_examples]
+        texts = data.transfer_inputs(config.transfer, config.task, config.transfer_examples)
         labels = [-1] * len(texts)  # unlabeled
         if config.include_train:
             train_split, _, _ = config.task.splits(config.seed)
-            texts, labels = texts + list(train_split["text"]), labels + list(train_split["label"])
+            texts, labels = texts + data.inputs(train_split), labels + list(train_split["label"])
         model = AutoModelForSequenceClassification.from_pretrained(config.teacher)
         tokenizer = AutoTokenizer.from_pretrained(config.teacher)
         if torch.cuda.is_available():
             model = model.cuda()
         logits = train.predict_logits(model, tokenizer, texts, max_len=config.task.max_len, quiet=quiet,
                                       desc="teacher logits", precision=config.precision)
-        transfer = Dataset.from_dict({"text": texts, "label": labels, "teacher_logits": logits.tolist()})
+        columns = {"text": [t[0] for t in texts], "text_pair": [t[1] for t in texts]} if config.task.pairs \
+            else {"text": texts}
+        transfer = Dataset.from_dict({**columns, "label": labels, "teacher_logits": logits.tolist()})
         with data.datasets_bars_off():
             transfer.save_to_disk(str(work / "transfer"))
         confidence = logits.softmax(-1).max(-1).values

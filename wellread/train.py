@@ -11,7 +11,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from .data import Task
+from .data import Task, inputs
 from .device import accelerator, autocast, check_precision, seed_everything
 
 
@@ -174,8 +174,7 @@ def scores(model, tokenizer, validation, test, *, max_len: int, precision: str) 
     """Validation and test accuracy and F1, and the parameter count: what every classifier stage records."""
     out = {"params": count_params(model)}
     for prefix, split in (("val", validation), ("test", test)):
-        result = evaluate(model, tokenizer, list(split["text"]), list(split["label"]), max_len=max_len,
-                          precision=precision)
+        result = evaluate(model, tokenizer, inputs(split), list(split["label"]), max_len=max_len, precision=precision)
         out[f"{prefix}_acc"], out[f"{prefix}_f1"] = result["acc"], result["f1"]
     return out
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import datasets
 import pandas as pd
 
-from .sources import SPLIT_SEED
+from .sources import SPLIT_SEED, normalise
 
 SUFFIXES = (".csv", ".tsv", ".tab", ".json", ".jsonl")
 _INTEGER = re.compile(r"-?\d+")
@@ -82,12 +82,30 @@ def _labels(values: list[str], path) -> tuple[list[str], dict]:
     return distinct, {v: i for i, v in enumerate(distinct)}
 
 
-def load_labeled_files(train, validation=None, test=None, text_column: str = "text",
-                       label_column: str = "label", seed: int = SPLIT_SEED) -> datasets.DatasetDict:
-    """Your own CSV/TSV/JSON(L) files -> DatasetDict train/validation/test with text, label (ClassLabel).
+def _keys(table: pd.DataFrame) -> pd.Series:
+    """Each row's input, normalised (text, and pair where there is one): what counts as the same input."""
+    return table["text"].map(normalise) + ("\t" + table["text_pair"].map(normalise) if "text_pair" in table else "")
 
-    A missing validation or test split takes 10% of train each (seeded). String labels become sorted
-    class names; integer labels 0..k-1 stay as they are, other integers are ranked."""
+
+def _duplicates(table: pd.DataFrame) -> dict:
+    """{row index: first row index} for inputs seen earlier in the table."""
+    seen, repeats = {}, {}
+    for i, key in enumerate(_keys(table)):
+        if key in seen:
+            repeats[i] = seen[key]
+        else:
+            seen[key] = i
+    return repeats
+
+
+def load_labeled_files(train, validation=None, test=None, text_column: str = "text", label_column: str = "label",
+                       seed: int = SPLIT_SEED, *, text_pair_column: str | None = None,
+                       drop_duplicates: bool = False) -> datasets.DatasetDict:
+    """Your own CSV/TSV/JSON(L) files -> DatasetDict train/validation/test with text, [text_pair], label (ClassLabel).
+
+    A missing validation or test split takes 10% of train each (seeded). String labels become sorted class
+    names; integer labels 0..k-1 stay as they are, other integers are ranked. A repeated input is an error
+    (it would be trained on twice, or tested on after training on it) unless `drop_duplicates`."""
     tables, paths = {}, {}
     for split, path in (("train", train), ("validation", validation), ("test", test)):
         if path is None:
@@ -98,7 +116,10 @@ def load_labeled_files(train, validation=None, test=None, text_column: str = "te
         if pd.to_numeric(texts, errors="coerce").notna().all():
             raise ValueError(f"{path}: the text column {text_column!r} holds only numbers; is it the right column? "
                              f"available columns: {list(df.columns)}")
-        tables[split] = pd.DataFrame({"text": texts, "label": _column(df, path, label_column, first_line)})
+        table = {"text": texts}
+        if text_pair_column:
+            table["text_pair"] = _column(df, path, text_pair_column, first_line)
+        tables[split] = pd.DataFrame({**table, "label": _column(df, path, label_column, first_line)})
         paths[split] = path
     names, to_id = _labels(tables["train"]["label"].tolist(), train)
     if len(names) < 2:
@@ -108,6 +129,13 @@ def load_labeled_files(train, validation=None, test=None, text_column: str = "te
         if unknown:
             raise ValueError(f"{paths[split]}: label(s) {unknown[:5]} do not occur in the training file {train}; "
                              f"valid: {names}")
+        repeats = _duplicates(table)
+        if repeats and not drop_duplicates:
+            row, first = next(iter(repeats.items()))
+            raise ValueError(f"{paths[split]}: {len(repeats)} repeated input(s), e.g. data row {row + 1} repeats row "
+                             f"{first + 1} ({table['text'].iloc[row][:60]!r}); remove them or pass "
+                             "drop_duplicates=True (CLI: --drop-duplicates)")
+        tables[split] = table.drop(table.index[list(repeats)]).reset_index(drop=True)
     order = list(range(len(tables["train"])))
     random.Random(seed).shuffle(order)
     n_carve = len(order) // 10
@@ -118,7 +146,18 @@ def load_labeled_files(train, validation=None, test=None, text_column: str = "te
         if split not in tables:
             tables[split], order = tables["train"].iloc[order[:n_carve]], order[n_carve:]
     tables["train"] = tables["train"].iloc[sorted(order)]
-    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)})
+    held = pd.concat([tables["validation"], tables["test"]])
+    leaked = set(_keys(tables["train"])) & set(_keys(held))
+    if leaked:
+        if not drop_duplicates:
+            raise ValueError(f"{train}: {len(leaked)} training input(s) also appear in validation or test (e.g. "
+                             f"{sorted(leaked)[0][:60]!r}): the scores would be inflated; remove them or pass "
+                             "drop_duplicates=True (CLI: --drop-duplicates) to drop them from train")
+        tables["train"] = tables["train"][~_keys(tables["train"]).isin(leaked).to_numpy()]
+    columns = {"text": datasets.Value("string"), **({"text_pair": datasets.Value("string")} if text_pair_column else {}),
+               "label": datasets.ClassLabel(names=names)}
     return datasets.DatasetDict({split: datasets.Dataset.from_dict(
-        {"text": tables[split]["text"].tolist(), "label": [to_id[v] for v in tables[split]["label"].tolist()]},
-        features=features) for split in ("train", "validation", "test")})
+        {**{c: tables[split][c].tolist() for c in columns if c != "label"},
+         "label": [to_id[v] for v in tables[split]["label"].tolist()]},
+        features=datasets.Features(columns)) for split in ("train", "validation", "test")})
+

@@ -9,7 +9,7 @@ import pandas as pd
 
 from . import pack, sources
 from ..network import require_hub
-from .hub import TASK_NAMES, hub_task_splits, hub_text
+from .hub import HUB_TASKS, TASK_NAMES, hub_task_splits, hub_text
 
 TRANSFER_NAMES = ["movie", "glosses"]
 CORPUS_NAMES = ["general"]
@@ -27,10 +27,11 @@ def _task_embedded(quiet: bool = False) -> datasets.DatasetDict:
 
 
 def load_task(name: str = "rotten_tomatoes", source: str = "embedded") -> datasets.DatasetDict:
-    """Labeled sentiment task: DatasetDict train/validation/test with text, label (0 neg, 1 pos)[, movie].
+    """A labeled task: DatasetDict train/validation/test with text, [text_pair], label[, movie].
 
-    Embedded: Rotten Tomatoes snippets split by movie. Hub: 'rotten_tomatoes' or 'glue/sst2' (SST-2's
-    test labels are hidden, so its validation serves as test and validation is carved from train)."""
+    Embedded: Rotten Tomatoes snippets split by movie (0 negative, 1 positive). Hub: one of hub.HUB_TASKS
+    (where the hub hides test labels, its validation serves as test and validation is carved from train).
+    Your own files: data.Task(source="files", train=...)."""
     check_source(source)
     if source == "embedded":
         if name != "rotten_tomatoes":
@@ -40,14 +41,17 @@ def load_task(name: str = "rotten_tomatoes", source: str = "embedded") -> datase
     if name not in TASK_NAMES:
         raise ValueError(f"unknown hub task {name!r}; valid: {TASK_NAMES}")
     require_hub(f"the task {name!r}")
-    return hub_task_splits(datasets.load_dataset(*name.split("/")), name)
+    return hub_task_splits(datasets.load_dataset(*HUB_TASKS[name].path), name)
 
 
 def check_transfer(name: str, source: str = "embedded") -> None:
     """Refuse an unknown transfer set before anything expensive runs."""
     check_source(source)
+    if name == "none":  # only the task's own training inputs
+        return
     if source == "embedded" and name not in TRANSFER_NAMES:
-        raise ValueError(f"embedded transfer set {name!r} does not exist; valid: {TRANSFER_NAMES}")
+        raise ValueError(f"embedded transfer set {name!r} does not exist; valid: {TRANSFER_NAMES}, 'none' (only the "
+                         "task's training inputs) or a file of unlabeled inputs (.txt, .csv, .tsv, .json, .jsonl)")
     if source == "hub":
         require_hub(f"the transfer set {name!r}")
 
