@@ -24,7 +24,9 @@ from wellread.sizes import parse_size
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "results"
 FIELDS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", "test_f1", "params",
-          "latency_ms", "wall_s", "budget", "commit", "date", "machine", "task"]
+          "latency_ms", "wall_s", "budget", "commit", "date", "machine", "task", "pretrained"]
+# rows written before those two columns: the embedded task, and the pre-training each method implied
+_IMPLIED = {"pf": "classroom", "pd": "classroom", "truncated": "minilm", "teacher": "minilm"}
 
 ANALYSES = ("labels", "transfer_size", "domain", "pretrain_steps", "corpus", "finetune_lr", "block", "vocab")
 
@@ -208,7 +210,8 @@ def read_rows(path: Path) -> list[dict]:
     if not path.exists():
         return []
     with path.open() as f:
-        return [{**row, "task": row.get("task") or "rotten_tomatoes"} for row in csv.DictReader(f)]  # older rows: RT
+        return [{**row, "task": row.get("task") or "rotten_tomatoes",
+                 "pretrained": row.get("pretrained") or _IMPLIED.get(row["method"], "none")} for row in csv.DictReader(f)]
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:

@@ -88,6 +88,10 @@ def test_exercises_have_a_stub_a_check_and_a_hidden_solution(name):
         assert "exercises.check_" in stub.source and "exercises.check_" in solution.source
         assert solution.metadata["jupyter"]["source_hidden"] is True
         assert nb.cells.index(solution) == nb.cells.index(stub) + 1
+        # the reference never redefines the learner's function: a learner cannot pass by running the solution
+        mine, theirs = (set(re.findall(r"^def (\w+)", c.source, re.M)) for c in (stub, solution))
+        assert mine and theirs and not mine & theirs and all(n.startswith("reference_") for n in theirs)
+        assert 'who="reference"' in solution.source
 
 
 # --------------------------------------------------------------------------------------------- execution
@@ -144,7 +148,7 @@ def test_01_pretraining(executed):
     assert 9.5 < n["initial_loss"] < 11.5  # ~ ln(30522) at random init
     assert 0 < n["unigram_entropy"] < n["initial_loss"]
     assert n["embedding_share_small_vocab"] < n["embedding_share"] < 1
-    assert n["exercise_solution_ok"] is True
+    assert n["exercise_reference_ok"] is True and n["exercise_mine_ok"] is False  # the stub, untouched
 
 
 @pytestmark_exec
@@ -154,7 +158,7 @@ def test_02_teacher(executed):
     assert n["my_accuracy_val"] == pytest.approx(n["teacher_val_acc"], abs=1e-6)
     assert n["movies_shared_between_splits"] == 0
     assert n["transfer_examples"] == SMOKE.logits.transfer_examples + SMOKE.task.train_examples
-    assert 0.5 <= n["mean_confidence_unlabeled"] <= 1 and n["exercise_solution_ok"] is True
+    assert 0.5 <= n["mean_confidence_unlabeled"] <= 1 and n["exercise_reference_ok"] is True and n["exercise_mine_ok"] is False
 
 
 @pytestmark_exec
@@ -162,7 +166,8 @@ def test_03_distillation(executed):
     n = _execute("03_distillation", executed)["numbers"]
     for key in ("basic_test_acc", "basic_val_acc", "d_test_acc", "d_val_acc", "teacher_test_acc"):
         _acc(n[key])
-    assert n["exercise_softmax_ok"] is True and n["exercise_loss_ok"] is True
+    assert n["exercise_softmax_reference_ok"] is True and n["exercise_loss_reference_ok"] is True
+    assert n["exercise_softmax_mine_ok"] is False and n["exercise_loss_mine_ok"] is False  # stubs untouched
 
 
 @pytestmark_exec
@@ -172,7 +177,7 @@ def test_04_pretrained_distillation(executed):
     for m in n["methods"].values():
         _acc(m["test_acc"]), _acc(m["val_acc"])
         assert m["latency_ms"] > 0 and m["params"] > 0 and m["seeds"] == 1
-    assert n["teacher_latency_ms"] > 0 and n["exercise_solution_ok"] is True
+    assert n["teacher_latency_ms"] > 0 and n["exercise_reference_ok"] is True and n["exercise_mine_ok"] is False
 
 
 @pytestmark_exec

@@ -88,7 +88,7 @@ def _run(args) -> None:
         from .data import Task
         task = Task.parse(args.task, **_task_options(args))
     result = run(args.method, args.student, args.budget, args.seed, quiet=args.quiet, force=args.force, task=task,
-                 transfer=args.transfer, **overrides)
+                 transfer=args.transfer, pretrained=args.pretrained, **overrides)
     for key, value in result.row().items():
         print(f"{key:>12}: {value}")
 
@@ -97,6 +97,20 @@ def _precision(args) -> None:
     from .device import choose_precision, cpu_flags
     precision, why = choose_precision()
     print(f"precision: {precision} ({why}); CPU flags: {' '.join(cpu_flags()) or 'unknown'}")
+
+
+def _prepare(args) -> None:
+    from .share import prepare
+    took = prepare(args.budget, args.students, quiet=args.quiet)
+    print("prepared: " + ", ".join(f"{s} in {t / 60:.1f} min" for s, t in took.items()) + "; `wellread pack FILE` to share")
+
+
+def _pack(args) -> None:
+    from .share import pack, unpack
+    if args.command == "pack":
+        print(f"packed into {pack(args.file, quiet=args.quiet)}")
+    else:
+        unpack(args.file, quiet=args.quiet)
 
 
 def _tour(args) -> None:
@@ -130,6 +144,18 @@ def main(argv=None) -> int:
     precision = sub.add_parser("precision", help="which precision this machine trains with, and why")
     precision.set_defaults(func=_precision)
 
+    prepare = sub.add_parser("prepare", help="build every artifact the notebooks need (for a class or Binder)")
+    prepare.add_argument("--budget", default="classroom")
+    prepare.add_argument("--students", nargs="+", default=["tiny"])
+    prepare.add_argument("--quiet", action="store_true")
+    prepare.set_defaults(func=_prepare)
+    for name, helptext in (("pack", "write runs/'s artifacts into one archive FILE with a manifest"),
+                           ("unpack", "check an archive FILE from `wellread pack` and add its artifacts to runs/")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("file")
+        p.add_argument("--quiet", action="store_true")
+        p.set_defaults(func=_pack)
+
     for name, func, helptext in [("tour", _tour, "run notebooks 0-5 and export an HTML report"),
                                  ("run", _run, "run one method for one student")]:
         p = sub.add_parser(name, help=helptext)
@@ -141,6 +167,9 @@ def main(argv=None) -> int:
         p.add_argument("--quiet", action="store_true")
         if name == "run":
             p.add_argument("--force", action="store_true", help="rebuild this run's own stages even if cached")
+            p.add_argument("--pretrained", choices=["classroom", "google", "minilm"], default=None,
+                           help="pf/pd: the learner's own pre-training (default), Google's released miniature "
+                                "(hub), or MiniLM's bottom layers (offline, H384)")
             p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None,
                            help="override the budget's precision (default: what this device runs fast)")
             p.add_argument("--set", action="append", metavar="FIELD=VALUE",

@@ -16,7 +16,8 @@ class _Hint(Exception):
     """A failed check, with what to look at."""
 
 
-def _run(title: str, body) -> bool:
+def _run(title: str, body, who: str = "yours") -> bool:
+    title = f"{title} [{who}]"  # whose function was checked: the learner's, or the notebook's reference
     try:
         body()
     except NotImplementedError:
@@ -28,10 +29,20 @@ def _run(title: str, body) -> bool:
         return False
     except Exception as e:  # the learner's code failed: show where, never stop the notebook
         frame = traceback.extract_tb(e.__traceback__)[-1]
-        print(f"{FAIL} {title}: your function raised {type(e).__name__}: {e} (line {frame.lineno}: {frame.line})")
+        print(f"{FAIL} {title}: the function raised {type(e).__name__}: {e} (line {frame.lineno}: {frame.line})")
         return False
     print(f"{OK} {title}: matches the reference.")
     return True
+
+
+def pick(mine, reference, mine_passed: bool, name: str):
+    """The learner's function where it passed its check, else the reference; says which, so no number a later
+    cell shows comes silently from the reference."""
+    if mine_passed:
+        print(f"using your {name}")
+        return mine
+    print(f"your {name} has not passed its check yet: using the reference solution")
+    return reference
 
 
 def _close(a, b, atol=1e-5) -> bool:
@@ -60,7 +71,7 @@ class _TinyTokenizer:
         return 30522
 
 
-def check_masking(fn, tokenizer=None) -> bool:
+def check_masking(fn, tokenizer=None, *, who: str = "yours") -> bool:
     """`fn(input_ids, tokenizer, mask_prob, generator) -> (masked_ids, labels)`, BERT's 80/10/10 rule."""
     tok = tokenizer or _TinyTokenizer()
 
@@ -100,13 +111,13 @@ def check_masking(fn, tokenizer=None) -> bool:
             raise _Hint(f"{kept:.0%} of chosen tokens were left unchanged; BERT keeps 10% (and 10% random)")
         if abs(1 - to_mask - kept - 0.1) > 0.05:
             raise _Hint("about 10% of chosen tokens should become a random token id")
-    return _run("masking", body)
+    return _run("masking", body, who)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Notebook 2: accuracy
 
-def check_accuracy(fn) -> bool:
+def check_accuracy(fn, *, who: str = "yours") -> bool:
     """`fn(logits [N, K], labels [N]) -> float`: the fraction of rows whose top logit is the label."""
     def body():
         g = torch.Generator().manual_seed(0)
@@ -123,7 +134,7 @@ def check_accuracy(fn) -> bool:
             if abs(got - want) > 1e-5:
                 raise _Hint(f"got {got:.4f}, expected {want:.4f} on {n} rows of {k} classes — predict with "
                             "argmax over the LAST dimension (classes), compare with labels, then average")
-    return _run("accuracy", body)
+    return _run("accuracy", body, who)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -133,7 +144,7 @@ def _softmax_t(logits, t):
     return torch.softmax(logits / t, dim=-1)
 
 
-def check_softmax_temperature(fn) -> bool:
+def check_softmax_temperature(fn, *, who: str = "yours") -> bool:
     """`fn(logits [N, K], T) -> probabilities [N, K]` = softmax(logits / T)."""
     def body():
         g = torch.Generator().manual_seed(0)
@@ -150,10 +161,10 @@ def check_softmax_temperature(fn) -> bool:
                 if _close(got, _softmax_t(logits, 1 / t)):
                     raise _Hint("divide the logits by T (higher T -> softer), do not multiply")
                 raise _Hint(f"at T={t:g} the probabilities differ from softmax(logits / T)")
-    return _run("softmax with temperature", body)
+    return _run("softmax with temperature", body, who)
 
 
-def check_distill_loss(fn) -> bool:
+def check_distill_loss(fn, *, who: str = "yours") -> bool:
     """`fn(student_logits, teacher_logits, T) -> scalar` = distill.soft_cross_entropy (with T^2)."""
     from .distill import soft_cross_entropy
 
@@ -182,13 +193,13 @@ def check_distill_loss(fn) -> bool:
                             "and the kit's, is the cross-entropy -sum p_teacher * log p_student (times T²)")
             raise _Hint(f"at T={t:g} got {got:.4f}, expected {want:.4f}: soft targets softmax(teacher/T), "
                         "log_softmax(student/T), sum over classes, mean over the batch, times T²")
-    return _run("distillation loss", body)
+    return _run("distillation loss", body, who)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Notebook 4: distillation with some hard labels (alpha)
 
-def check_distill_loss_alpha(fn) -> bool:
+def check_distill_loss_alpha(fn, *, who: str = "yours") -> bool:
     """`fn(student_logits, teacher_logits, labels (-1 = unlabeled), T, alpha)` = distill.distill_loss."""
     from .distill import distill_loss
 
@@ -205,7 +216,7 @@ def check_distill_loss_alpha(fn) -> bool:
         got = _tensor(fn(s.clone(), te.clone(), none, 1.0, 0.5), "the loss").item()
         if abs(got - want) > 1e-4 * max(1, abs(want)):
             raise _Hint("with no labeled row in the batch, use the soft loss alone (no NaN from an empty mean)")
-    return _run("distillation loss with hard labels", body)
+    return _run("distillation loss with hard labels", body, who)
 
 
 def _compare_alpha(fn, s, te, labels, t, alpha):

@@ -11,11 +11,11 @@ from pathlib import Path
 from . import cache, data, estimate
 from .budget import Budget, get_budget
 from .distill import distill
-from .finetune import build_classifier, finetune
+from .finetune import build_classifier, check_init, finetune
 from .pretrain import pretrain, wordpiece_dir
 from .sizes import parse_size
 from .speed import latency_ms
-from .teacher import base_teacher, teacher_logits, train_teacher
+from .teacher import base_teacher, teacher_logits, train_teacher, truncated_encoder
 
 METHODS = {
     "basic": "random init -> fine-tune",
@@ -23,6 +23,12 @@ METHODS = {
     "d": "random init -> distil",
     "pd": "pre-train -> distil",
     "truncated": "teacher's bottom layers -> fine-tune",
+}
+# Where a pre-trained student (PF, PD) comes from; basic training and D start from random weights ("none").
+PRETRAINED = {
+    "classroom": "the learner's own masked-LM pre-training at this budget (offline)",
+    "google": "the paper's released miniature of this size, google/bert_uncased_L-{L}_H-{H}_A-{H/64} (hub)",
+    "minilm": "the embedded MiniLM teacher's encoder, pre-trained at scale, cut to L layers (H384; offline)",
 }
 
 
@@ -33,6 +39,7 @@ class Result:
     seed: int
     budget: str
     task: str
+    pretrained: str               # "none" (random init) or one of PRETRAINED
     val_acc: float
     test_acc: float
     val_f1: float
@@ -63,10 +70,10 @@ def teacher(budget: str | Budget = "classroom", *, model="embedded", force=False
 
 
 def transfer_set(budget: str | Budget = "classroom", *, transfer="movie", transfer_examples=None,
-                 include_train=True, teacher_path=None, force=False, quiet=False) -> Path:
+                 include_train=True, teacher_path=None, teacher_model="embedded", force=False, quiet=False) -> Path:
     """The teacher's logits over the transfer set (plus the task's training inputs)."""
-    return _logits(get_budget(budget), transfer, transfer_examples, include_train, teacher_path, force=force,
-                   quiet=quiet)
+    return _logits(get_budget(budget), transfer, transfer_examples, include_train, teacher_path, teacher_model,
+                   force=force, quiet=quiet)
 
 
 def _pretrained(b: Budget, size, corpus, vocab_size, **kwargs) -> Path:
@@ -74,18 +81,41 @@ def _pretrained(b: Budget, size, corpus, vocab_size, **kwargs) -> Path:
                     **kwargs)
 
 
-def _logits(b: Budget, transfer, transfer_examples, include_train, teacher_path=None, *, force=False, quiet=False):
+def _logits(b: Budget, transfer, transfer_examples, include_train, teacher_path=None, teacher_model="embedded", *,
+            force=False, quiet=False):
     n = transfer_examples if transfer_examples is not None else b.logits.transfer_examples
     config = replace(b.logits, transfer=transfer, transfer_examples=n, include_train=include_train)
     # the config first: a bad name or number fails before the teacher trains
-    teacher_path = teacher_path or train_teacher(b.teacher, quiet=quiet)
+    teacher_path = teacher_path or train_teacher(b.teacher, teacher_model, quiet=quiet)
     return teacher_logits(replace(config, teacher=str(teacher_path)), force=force, quiet=quiet)
 
 
-def preflight(method: str, b: Budget, seed, *, layers: int, transfer: str, corpus: str, vocab_size) -> None:
+def _student_init(b: Budget, size, pretrained: str, corpus, vocab_size, quiet: bool) -> tuple[str, Path | None]:
+    """(init, the pre-training stage's folder or None) for a PF or PD student."""
+    if pretrained == "google":
+        return size.hub_id, None
+    if pretrained == "minilm":
+        return str(truncated_encoder(size.layers)), None
+    folder = _pretrained(b, size, corpus, vocab_size, quiet=quiet)
+    return str(folder), folder
+
+
+def preflight(method: str, b: Budget, seed, *, layers: int, transfer: str, corpus: str, vocab_size,
+              pretrained: str = "none", size=None) -> None:
     """Every cheap check a run needs, before any stage starts: names, values and, when asked for, the hub."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {list(METHODS)}")
+    if method in ("pf", "pd") and pretrained not in PRETRAINED:
+        raise ValueError(f"pretrained={pretrained!r} for {method}; valid: {list(PRETRAINED)}")
+    if method in ("basic", "d") and pretrained != "none" or method == "truncated" and pretrained != "minilm":
+        raise ValueError(f"{method} starts from {'the teacher' if method == 'truncated' else 'random weights'}: "
+                         f"pretrained={pretrained!r} applies to pf and pd only")
+    if pretrained in ("google", "minilm") and vocab_size is not None:
+        raise ValueError(f"pretrained={pretrained!r} keeps its own vocabulary: use vocab_size=None")
+    if pretrained == "google":
+        check_init(size.hub_id)  # cached, or the hub reachable: else a clear error within seconds
+    if pretrained == "minilm" and not 1 <= size.layers <= 6:
+        raise ValueError(f"pretrained='minilm' keeps L of MiniLM's 6 layers; {size} has {size.layers} (valid: 1..6)")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed={seed!r}: use an integer >= 0")
     if method == "truncated":
@@ -114,13 +144,16 @@ def preflight(method: str, b: Budget, seed, *, layers: int, transfer: str, corpu
 def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, layers: int = 2,
         finetune_after: bool = False, temperature: float = 1.0, alpha: float = 0.0, transfer="movie",
         transfer_examples: int | None = None, include_train=True, corpus=None, vocab_size: int | None = None,
-        task=None, quiet=False, force=False, **overrides) -> Result:
+        task=None, pretrained: str | None = None, teacher_model: str = "embedded", quiet=False, force=False,
+        **overrides) -> Result:
     """Run one of METHODS for one student size and seed; every stage is cached. `overrides` are budget fields
     (`finetune__epochs=10`, see budget.py). `vocab_size`: the student gets a fresh WordPiece of that many
     tokens, trained on `corpus` (the teacher keeps its own). `force` rebuilds this run's fine-tuning or
     distillation (the shared pre-trained student and teacher are kept). `task`: a data.Task, a hub task name
     ("glue/sst2") or your own file (see data.Task.parse); the task says which data, the budget how much of it.
-    `transfer`: "movie", "glosses", "none" (only the task's training inputs) or a file of unlabeled inputs."""
+    `transfer`: "movie", "glosses", "none" (only the task's training inputs) or a file of unlabeled inputs.
+    `pretrained` (PF and PD): where the pre-trained student comes from, one of PRETRAINED (default "classroom").
+    `teacher_model` (D and PD): "embedded" (MiniLM, offline) or a hub id such as BERT-Base's."""
     b = get_budget(budget, **overrides)
     if task is not None:
         chosen = data.Task.parse(task)
@@ -128,7 +161,9 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
                                     max_len=b.task.max_len))
     size = parse_size(size)
     corpus = corpus or b.pretrain.corpus
-    preflight(method, b, seed, layers=layers, transfer=transfer, corpus=corpus, vocab_size=vocab_size)
+    pretrained = pretrained or {"pf": "classroom", "pd": "classroom", "truncated": "minilm"}.get(method, "none")
+    preflight(method, b, seed, layers=layers, transfer=transfer, corpus=corpus, vocab_size=vocab_size,
+              pretrained=pretrained, size=size)
     too_big = estimate.warning(size, method, b)
     if too_big:
         warnings.warn(too_big, stacklevel=2)
@@ -136,17 +171,19 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
     distil = replace(b.distill, size=size.short, seed=seed, temperature=temperature, alpha=alpha)  # checks T, alpha
     stages = []  # (name, folder) of the student's own stages, for wall time and curves
 
+    # random weights (over the student's own vocabulary when it has one), or a pre-trained student
+    init = "random" if vocab_size is None else wordpiece_dir(corpus, vocab_size)
     if method in ("pf", "pd"):
-        stages.append(("pretrain", _pretrained(b, size, corpus, vocab_size, quiet=quiet)))
-    # random weights over the student's own vocabulary when it has one
-    init = stages[0][1] if stages else ("random" if vocab_size is None else wordpiece_dir(corpus, vocab_size))
+        init, pretraining = _student_init(b, size, pretrained, corpus, vocab_size, quiet)
+        if pretraining is not None:
+            stages.append(("pretrain", pretraining))
     if method in ("basic", "pf"):
         stages.append(("finetune", finetune(replace(tune, init=str(init)), quiet=quiet, force=force)))
     elif method == "truncated":
         config = replace(b.truncated, init=base_teacher(), layers=layers, size=size.short, seed=seed)
         stages.append(("finetune", finetune(config, quiet=quiet, force=force)))
     else:
-        logits = _logits(b, transfer, transfer_examples, include_train, quiet=quiet)
+        logits = _logits(b, transfer, transfer_examples, include_train, teacher_model=teacher_model, quiet=quiet)
         stages.append(("distill", distill(replace(distil, logits=str(logits), init=str(init)), quiet=quiet, force=force)))
         if finetune_after:
             stages.append(("finetune", finetune(replace(tune, init=str(stages[-1][1])), quiet=quiet, force=force)))
@@ -155,9 +192,10 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
     scores = cache.metrics(final)
     precision = cache.read_json(final / "stage.json")["config"]["precision"]
     model, _ = build_classifier(str(final))
-    shown_size = f"L{layers}/H{model.config.hidden_size}" if method == "truncated" else size.short
-    return Result(method=method, size=shown_size, seed=seed, budget=b.name, task=b.task.name, val_acc=scores["val_acc"],
-                  test_acc=scores["test_acc"], val_f1=scores["val_f1"], test_f1=scores["test_f1"],
+    depth = layers if method == "truncated" else model.config.num_hidden_layers
+    shown_size = f"L{depth}/H{model.config.hidden_size}"  # MiniLM's layers are H384: off the grid, named as such
+    return Result(method=method, size=shown_size, seed=seed, budget=b.name, task=b.task.name, pretrained=pretrained,
+                  val_acc=scores["val_acc"], test_acc=scores["test_acc"], val_f1=scores["val_f1"], test_f1=scores["test_f1"],
                   params=scores["params"], precision=precision,
                   latency_ms=latency_ms(model, batch=1, seq_len=b.task.max_len, repeats=20, precision=precision),
                   wall_s=sum(cache.metrics(p).get("wall_s", 0) for _, p in stages), path=str(final),
@@ -165,7 +203,7 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
                   config={"budget": asdict(b), "stages": [str(p) for _, p in stages], "layers": layers,
                           "finetune_after": finetune_after, "temperature": temperature, "alpha": alpha,
                           "transfer": transfer, "include_train": include_train, "corpus": corpus,
-                          "vocab_size": vocab_size})
+                          "vocab_size": vocab_size, "pretrained": pretrained})
 
 
 def compare(size="tiny", methods=tuple(METHODS), budget: str | Budget = "classroom", seeds=(0,), quiet=False,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset, load_from_disk
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 from . import cache, data, train
 from .data import Task
@@ -23,6 +23,22 @@ def base_teacher(model: str = "embedded") -> str:
 def train_teacher(config: FinetuneConfig, model: str = "embedded", *, force=False, quiet=False) -> Path:
     """Fine-tune the teacher (`model`: "embedded", a folder or a hub id) with `config` -> runs/finetune/<key>/."""
     return finetune(replace(config, init=base_teacher(model)), force=force, quiet=quiet)
+
+
+def truncated_encoder(layers: int, model: str = "embedded", *, force: bool = False) -> Path:
+    """The teacher's encoder as pre-trained at scale (before any fine-tuning), cut to its bottom `layers`: a
+    well-read student of shape L{layers}/H384 (off the paper's grid) -> runs/truncate/<key>/ (model + tokenizer)."""
+    base = base_teacher(model)
+    available = AutoConfig.from_pretrained(base).num_hidden_layers
+    if not isinstance(layers, int) or not 1 <= layers <= available:
+        raise ValueError(f"cannot keep {layers!r} layers of the teacher: it has {available} (valid: 1..{available})")
+
+    def build(work: Path) -> dict:
+        encoder = AutoModel.from_pretrained(base, num_hidden_layers=layers)
+        encoder.save_pretrained(work)
+        AutoTokenizer.from_pretrained(base).save_pretrained(work)
+        return {"layers": layers, "hidden": encoder.config.hidden_size, "params": train.count_params(encoder)}
+    return cache.stage("truncate", {"base": base, "layers": layers}, build, force=force)
 
 
 @dataclass(frozen=True)

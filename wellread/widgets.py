@@ -11,7 +11,7 @@ import traitlets
 
 from .budget import BUDGETS, get_budget
 from .estimate import estimate, warning
-from .recipes import METHODS
+from .recipes import METHODS, PRETRAINED
 from .sizes import HIDDENS, LAYERS, Size, parse_size
 
 
@@ -94,11 +94,18 @@ def method_picker(value="pd", methods=None) -> W.Dropdown:
                       description="method", style={"description_width": "initial"}, layout=W.Layout(width="420px"))
 
 
+def pretrained_picker(value="classroom") -> W.ToggleButtons:
+    """Where PF's and PD's pre-trained student comes from (recipes.PRETRAINED)."""
+    return W.ToggleButtons(options=list(PRETRAINED), value=value, description="pre-trained",
+                           tooltips=list(PRETRAINED.values()))
+
+
 def budget_picker(value="classroom") -> W.ToggleButtons:
+    tips = {"smoke": "CI: seconds, numbers only checked for sanity", "classroom": "a laptop: one student in minutes",
+            "gpu": "one GPU for about half an hour: far more pre-training", "paper": "a GPU with internet: hub data, "
+            "paper-scale steps"}
     return W.ToggleButtons(options=list(BUDGETS), value=value, description="budget",
-                           tooltips=["CI: seconds, numbers only checked for sanity",
-                                     "laptop: about 20 minutes for one student",
-                                     "GPU with internet: hub data, paper-scale steps"][:len(BUDGETS)])
+                           tooltips=[tips.get(name, name) for name in BUDGETS])
 
 
 def temperature_slider(value: float = 1.0) -> W.FloatLogSlider:
