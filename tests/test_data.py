@@ -206,7 +206,6 @@ def test_a_changed_built_dataset_is_noticed_and_rebuilt(small_cache):
 
 
 def test_a_read_only_pack_can_be_subsampled(small_cache):
-    import os
     import stat
     data.load_task()
     folder = small_cache / "datasets"
@@ -264,3 +263,16 @@ def test_a_label_only_in_validation_is_refused(tmp_path):
     val = _write(tmp_path / "val.csv", "text,label\nv1,a\nv2,c\n")
     with pytest.raises(ValueError, match="val.csv: label\\(s\\) \\['c'\\] do not occur"):
         data.load_labeled_files(train, validation=val)
+
+
+def test_repeated_inputs_and_inputs_shared_with_test_are_refused_or_dropped(tmp_path):
+    rows = "".join(f"text {i % 25},{'a' if i % 2 else 'b'}\n" for i in range(30))  # rows 26-30 repeat rows 1-5
+    path = _write(tmp_path / "dup.csv", "text,label\n" + rows)
+    with pytest.raises(ValueError, match="dup.csv: 5 repeated input\\(s\\), e.g. data row 26 repeats row 1"):
+        data.load_labeled_files(path)
+    assert sum(len(s) for s in data.load_labeled_files(path, drop_duplicates=True).values()) == 25
+    train = _write(tmp_path / "train.csv", "text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(20)))
+    test = _write(tmp_path / "test.csv", "text,label\nT3,1\nnew,0\n")  # "T3" is train's "t3", normalised
+    with pytest.raises(ValueError, match="1 training input\\(s\\) also appear in validation or test"):
+        data.load_labeled_files(train, test=test)
+    assert len(data.load_labeled_files(train, test=test, drop_duplicates=True)["train"]) == 17

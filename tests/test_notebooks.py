@@ -196,6 +196,20 @@ def test_05_what_matters(executed):
 
 
 @pytestmark_exec
+def test_02_on_your_own_three_class_sentence_pair_file(executed, tmp_path):
+    """TASK and TASK_OPTIONS: the teacher notebook on a user's TSV of sentence pairs with three classes."""
+    lines = ["premise\thypothesis\tgold"] + [f"the cat {i} sleeps\tthe cat {i} is {['up', 'down', 'out'][i % 3]}\t"
+                                               f"{['entailment', 'neutral', 'contradiction'][i % 3]}" for i in range(240)]
+    (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n")
+    options = {"text_column": "premise", "text_pair_column": "hypothesis", "label_column": "gold"}
+    out = tmp_path / "out"
+    n = _execute("02_teacher", out, TASK=str(tmp_path / "pairs.tsv"), TASK_OPTIONS=options)["numbers"]
+    assert n["split_sizes"] == {"train": 192, "validation": 24, "test": 24}
+    assert n["transfer_examples"] == 192  # a pair task distils on its own training pairs (transfer "none")
+    _acc(n["teacher_test_acc"])
+
+
+@pytestmark_exec
 def test_06_paper_scale_offline(executed):
     n = _execute("06_paper_scale", executed)["numbers"]
     assert n["hub"] is False and n["online"] is False and n["source"] == "embedded"

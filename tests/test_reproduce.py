@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wellread import plots, results
+from wellread import results
 from wellread.budget import override_names
 
 _spec = importlib.util.spec_from_file_location("reproduce", Path(__file__).parents[1] / "benchmarks" / "reproduce.py")

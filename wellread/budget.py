@@ -63,6 +63,14 @@ BUDGETS = {
 }
 
 
+def with_task(b: Budget, task) -> Budget:
+    """`b` on another task (a data.Task, a hub name or a file, see Task.parse): the task says which data, the budget
+    how much of it (its train_examples, eval_examples and max_len are kept)."""
+    chosen = Task.parse(task)
+    return replace(b, task=replace(chosen, train_examples=b.task.train_examples, eval_examples=b.task.eval_examples,
+                                   max_len=b.task.max_len))
+
+
 def override_names() -> list[str]:
     """Every field `get_budget` can override, spelled as it takes them."""
     names = ["precision"] + [f"task__{f.name}" for f in fields(Task)]

@@ -3,7 +3,10 @@ runs/<stage>/<config hash>/ that one process builds (others wait for it) and eve
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import dataclasses
+import gc
 import hashlib
 import json
 import os
@@ -173,11 +176,22 @@ def stage(name: str, config, build: Callable[[Path], dict], *, force: bool = Fal
                 work.rmdir()  # nothing to resume from: leave no empty folder behind
             raise
         metrics.setdefault("wall_s", round(time.time() - started, 2))
+        release_memory()
         write_json(work / "stage.json", {"stage": name, "key": final.name, "config": config, **provenance()})
         write_json(work / "metrics.json", metrics)
         with atomic_path(final, replace=True) as tmp:
             work.rename(tmp)
     return final
+
+
+def release_memory() -> None:
+    """Hand the memory a finished stage freed back to the system (glibc keeps freed heap otherwise), so the next
+    stage in the same notebook kernel starts low: Binder stops a kernel above about 2 GB."""
+    gc.collect()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def discard_unreadable(path: Path, error: Exception) -> None:

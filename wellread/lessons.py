@@ -135,18 +135,23 @@ def summaries_dir(out_dir=None) -> Path:
     return Path(out_dir).expanduser() if out_dir not in (None, "") else runs_dir() / "notebooks"
 
 
-def setup(name: str, budget="classroom", student=None, seed: int = 0, out_dir=None, *, renderer=None,
-          quiet: bool = False) -> Lesson:
-    """Resolve a notebook's parameters, choose the plotly renderer, and say what will run."""
-    from .budget import get_budget
+def setup(name: str, budget="classroom", student=None, seed: int = 0, out_dir=None, *, task=None,
+          task_options=None, renderer=None, quiet: bool = False) -> Lesson:
+    """Resolve a notebook's parameters, choose the plotly renderer, and say what will run. `task`: None (the
+    embedded Rotten Tomatoes split), a hub task or your own file, with `task_options` (columns, other splits)."""
+    from .budget import get_budget, with_task
+    from .data import Task
     set_renderer(renderer)
-    lesson = Lesson(name=name, budget=get_budget(budget), size=chosen_student(student), seed=int(seed),
+    resolved = get_budget(budget)
+    if task:
+        resolved = with_task(resolved, Task.parse(task, **(task_options or {})))
+    lesson = Lesson(name=name, budget=resolved, size=chosen_student(student), seed=int(seed),
                     out_dir=summaries_dir(out_dir))
     if not quiet:
         from .cache import runs_dir
         from .estimate import estimate
-        print(f"{name}: student {lesson.size} ({lesson.size.short}), budget {lesson.budget.name!r}, "
-              f"seed {lesson.seed}; artifacts in {runs_dir()}")
+        print(f"{name}: student {lesson.size} ({lesson.size.short}), budget {lesson.budget.name!r}, task "
+              f"{lesson.budget.task.name!r}, seed {lesson.seed}; artifacts in {runs_dir()}")
         cached = [p for stage in ("pretrain", "finetune", "logits", "distill") if (runs_dir() / stage).is_dir()
                   for p in (runs_dir() / stage).iterdir() if p.is_dir() and "." not in p.name]
         print(f"{len(cached)} trained stage(s) are cached there and are reused where this notebook's settings match "

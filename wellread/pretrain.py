@@ -202,8 +202,14 @@ def mlm_loss(model, input_ids, attention_mask, labels):
     where = labels != -100
     # The head projects H -> 30,522: at every position it costs more than the whole Tiny encoder.
     # Gathering the masked positions first (hidden[where]: [N, H]) skips ~85% of that work.
-    logits = model.cls(hidden[where])  # [N, V]
-    return F.cross_entropy(logits.float(), labels[where])
+    picked, targets = hidden[where], labels[where]
+    # N changes every step; rounded up to a multiple of 32 (the extra rows are ignored, -100), the head sees a few
+    # shapes instead of hundreds, and the matmul library does not cache kernels and buffers for each (+1 GB).
+    pad = -len(targets) % 32
+    if pad:
+        picked, targets = F.pad(picked, (0, 0, 0, pad)), F.pad(targets, (0, pad), value=-100)
+    logits = model.cls(picked)  # [N, V]
+    return F.cross_entropy(logits.float(), targets)
 
 
 class MaskedOnlyLM(torch.nn.Module):

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import cache, data, estimate
-from .budget import Budget, get_budget
+from .budget import Budget, get_budget, with_task
 from .distill import distill
 from .finetune import build_classifier, check_init, finetune
 from .pretrain import pretrain, wordpiece_dir
@@ -69,10 +69,16 @@ def teacher(budget: str | Budget = "classroom", *, model="embedded", force=False
     return train_teacher(get_budget(budget).teacher, model, force=force, quiet=quiet)
 
 
-def transfer_set(budget: str | Budget = "classroom", *, transfer="movie", transfer_examples=None,
+def default_transfer(b: Budget) -> str:
+    """The embedded movie text for a task of single texts; for sentence pairs, only the task's own inputs."""
+    return "none" if b.task.pairs else "movie"
+
+
+def transfer_set(budget: str | Budget = "classroom", *, transfer=None, transfer_examples=None,
                  include_train=True, teacher_path=None, teacher_model="embedded", force=False, quiet=False) -> Path:
     """The teacher's logits over the transfer set (plus the task's training inputs)."""
-    return _logits(get_budget(budget), transfer, transfer_examples, include_train, teacher_path, teacher_model,
+    b = get_budget(budget)
+    return _logits(b, transfer or default_transfer(b), transfer_examples, include_train, teacher_path, teacher_model,
                    force=force, quiet=quiet)
 
 
@@ -142,7 +148,7 @@ def preflight(method: str, b: Budget, seed, *, layers: int, transfer: str, corpu
 
 
 def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, layers: int = 2,
-        finetune_after: bool = False, temperature: float = 1.0, alpha: float = 0.0, transfer="movie",
+        finetune_after: bool = False, temperature: float = 1.0, alpha: float = 0.0, transfer=None,
         transfer_examples: int | None = None, include_train=True, corpus=None, vocab_size: int | None = None,
         task=None, pretrained: str | None = None, teacher_model: str = "embedded", quiet=False, force=False,
         **overrides) -> Result:
@@ -151,14 +157,14 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
     tokens, trained on `corpus` (the teacher keeps its own). `force` rebuilds this run's fine-tuning or
     distillation (the shared pre-trained student and teacher are kept). `task`: a data.Task, a hub task name
     ("glue/sst2") or your own file (see data.Task.parse); the task says which data, the budget how much of it.
-    `transfer`: "movie", "glosses", "none" (only the task's training inputs) or a file of unlabeled inputs.
+    `transfer`: "movie", "glosses", "none" (only the task's training inputs) or a file of unlabeled inputs
+    (default: "movie" for a task of single texts, "none" for sentence pairs).
     `pretrained` (PF and PD): where the pre-trained student comes from, one of PRETRAINED (default "classroom").
     `teacher_model` (D and PD): "embedded" (MiniLM, offline) or a hub id such as BERT-Base's."""
     b = get_budget(budget, **overrides)
     if task is not None:
-        chosen = data.Task.parse(task)
-        b = replace(b, task=replace(chosen, train_examples=b.task.train_examples, eval_examples=b.task.eval_examples,
-                                    max_len=b.task.max_len))
+        b = with_task(b, task)
+    transfer = transfer or default_transfer(b)
     size = parse_size(size)
     corpus = corpus or b.pretrain.corpus
     pretrained = pretrained or {"pf": "classroom", "pd": "classroom", "truncated": "minilm"}.get(method, "none")

@@ -104,12 +104,14 @@ def text_batches(tokenizer, texts: list, targets: torch.Tensor, *, batch_size: i
 
 
 def encode(tokenizer, texts: list, max_len: int):
-    """Tokenize single texts, or (text, pair) tuples as sentence pairs, padded to the longest in the batch."""
-    if texts and isinstance(texts[0], (tuple, list)):
-        first, second = zip(*texts)
-        return tokenizer(list(first), list(second), padding=True, truncation=True, max_length=max_len,
-                         return_tensors="pt")
-    return tokenizer(list(texts), padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+    """Tokenize single texts, or (text, pair) tuples as sentence pairs, padded to the longest in the batch.
+
+    Lengths are rounded up to a multiple of 8: a few shapes instead of dozens, so the matmul library's caches of
+    kernels and buffers (one per shape) stay small; the padding is masked out of attention."""
+    pairs = texts and isinstance(texts[0], (tuple, list))
+    args = [list(part) for part in zip(*texts)] if pairs else [list(texts)]
+    return tokenizer(*args, padding=True, pad_to_multiple_of=8, truncation=True, max_length=max_len,
+                     return_tensors="pt")
 
 
 def fit(model, tokenizer, texts: list, targets: torch.Tensor, loss_of_logits: Callable, config: TrainConfig, *,
