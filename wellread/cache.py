@@ -72,6 +72,15 @@ def write_json(path: Path, obj) -> None:
         tmp.write_text(json.dumps(_plain(obj), indent=2))
 
 
+def file_sha256(path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
 

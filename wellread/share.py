@@ -3,7 +3,6 @@ archive (`pack`, `unpack`) with a manifest of every file's sha256 and the kit's 
 and a class (or a Binder image) starts ready. Nothing half-unpacked is ever read."""
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -55,14 +54,6 @@ def prepare(budget: str = "classroom", students=("tiny",), *, quiet: bool = Fals
     return took
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def pack(path, *, quiet: bool = False) -> Path:
     """Write every finished stage artifact under runs/ into one .tar.gz with a manifest (sha256 of every file)."""
     runs = cache.runs_dir()
@@ -72,7 +63,7 @@ def pack(path, *, quiet: bool = False) -> Path:
     if not files:
         raise ValueError(f"nothing to pack in {runs}: run `wellread prepare` (or the notebooks) first")
     manifest = {"format": PACK_FORMAT, "kit_version": __version__, **cache.provenance(),
-                "files": {str(p.relative_to(runs)): _digest(p) for p in tqdm(files, desc="hashing", disable=quiet)}}
+                "files": {str(p.relative_to(runs)): cache.file_sha256(p) for p in tqdm(files, desc="hashing", disable=quiet)}}
     path = Path(path)
     with cache.atomic_path(path) as tmp, tarfile.open(tmp, "w:gz") as tar:
         body = json.dumps(manifest, indent=1).encode()
@@ -117,7 +108,7 @@ def unpack(path, *, quiet: bool = False) -> list[Path]:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with tar.extractfile(member) as source, open(target, "wb") as out:
                     shutil.copyfileobj(source, out)
-                if _digest(target) != manifest["files"][name]:
+                if cache.file_sha256(target) != manifest["files"][name]:
                     raise ValueError(f"{path}: {name} does not match its sha256 in the manifest (tampered or "
                                      "damaged): refusing the pack; nothing was added to runs/")
                 seen.add(name)

@@ -21,6 +21,7 @@ import datasets
 from tqdm.auto import tqdm
 
 from ..cache import atomic_path, cache_root
+from ..cache import file_sha256 as _sha256
 
 MANIFEST_PATH = Path(__file__).resolve().parents[2] / "data" / "manifest.json"
 PACK_VERSION = "v1"  # bump when a build recipe changes, so old cached datasets are not reused
@@ -58,14 +59,6 @@ def _manifest() -> dict:
         raise RuntimeError(f"data manifest not found at {MANIFEST_PATH}; the embedded pack needs the "
                            "repository checkout (pip install -e .), not a plain wheel install")
     return json.loads(MANIFEST_PATH.read_text())["files"]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _verified = {}  # path -> (size, mtime_ns): hash each file once per process, again if it changed
