@@ -43,8 +43,7 @@ class Budget:
 BUDGETS = {
     # CI: every stage runs for seconds; numbers are only checked for sanity.
     "smoke": Budget("smoke", task=Task(train_examples=512, eval_examples=256),
-                    pretrain=PretrainConfig(steps=30, batch_size=16),
-                    teacher=FinetuneConfig(epochs=1.0, lr=5e-5), logits=LogitsConfig(transfer_examples=1024),
+                    pretrain=PretrainConfig(steps=30, batch_size=16), logits=LogitsConfig(transfer_examples=1024),
                     finetune=FinetuneConfig(epochs=1.0)),
     # The default: all stages for one small student on a 2-core laptop CPU.
     "classroom": Budget("classroom", pretrain=PretrainConfig(steps=1500)),

@@ -174,9 +174,6 @@ def ensure_files(names: list[str], quiet: bool = False) -> dict:
     return paths
 
 
-_ensure_files = ensure_files  # the name the tests and older notebooks use
-
-
 def teacher_dir() -> Path:
     """Folder of the MiniLM-L6-H384 teacher (all-MiniLM-L6-v2 weights, BERT tokenizer); fetched on demand."""
     ensure_files(TEACHER_FILES)
