@@ -12,6 +12,7 @@ import argparse
 import csv
 import sys
 import time
+from itertools import chain
 from pathlib import Path
 
 import wellread  # noqa: F401  (before torch: OMP_WAIT_POLICY)
@@ -29,6 +30,11 @@ FIELDS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", 
 _IMPLIED = {"pf": "classroom", "pd": "classroom", "truncated": "minilm", "teacher": "minilm"}
 
 ANALYSES = ("labels", "transfer_size", "domain", "pretrain_steps", "corpus", "finetune_lr", "block", "vocab")
+# Same shape, random start against a start that read at scale: MiniLM's bottom layers (L*/H384, off the grid; the
+# random students get the grid's H/64 = 6 heads, MiniLM has 12: the same parameters). Each method's learning rate
+# (fine-tuning for basic and PF, distillation for D and PD) is chosen on validation with seed 0.
+SAME_SHAPE = {"basic": ("none", "finetune__lr"), "pf": ("minilm", "finetune__lr"),
+              "d": ("none", "distill__lr"), "pd": ("minilm", "distill__lr")}
 
 
 def planned_runs(args):
@@ -80,6 +86,35 @@ def planned_runs(args):
         for method, setting, kwargs in analyses.get(analysis, []):
             for seed in seeds:
                 yield first, first, method, seed, setting, kwargs
+
+
+def same_shape_runs(args, rows):
+    """Per shape and pair of methods (basic and PF, then D and PD): each at every rate with seed 0, then the other
+    seeds at the rate whose seed-0 validation accuracy was best. Lazy: the seeds after 0 read `rows` once the seed-0
+    runs were appended to it, so a grid cut short still holds whole comparisons."""
+    for shape in args.same_shapes:
+        size = parse_size(shape, off_grid=True)
+        for pair in (("basic", "pf"), ("d", "pd")):
+            for method in pair:
+                pretrained, rate = SAME_SHAPE[method]
+                for lr in args.same_shape_lrs:
+                    yield size.short, size, method, 0, f"same_shape,lr={lr:g}", {"pretrained": pretrained, rate: lr}
+            for seed in [s for s in args.seeds if s != 0]:
+                for method in pair:
+                    pretrained, rate = SAME_SHAPE[method]
+                    best = chosen_rate(rows, size.short, method, args.budget, args.same_shape_lrs)
+                    yield size.short, size, method, seed, f"same_shape,lr={best:g}", {"pretrained": pretrained, rate: best}
+
+
+def chosen_rate(rows, size: str, method: str, budget: str, rates) -> float:
+    """The learning rate whose seed-0 same-shape run had the best validation accuracy (ties: the first)."""
+    val = {float(r["setting"].split("lr=")[1]): float(r["val_acc"]) for r in rows
+           if r["size"] == size and r["method"] == method and r["budget"] == budget and str(r["seed"]) == "0"
+           and r["setting"].startswith("same_shape,lr=")}
+    tried = [lr for lr in rates if lr in val]
+    if not tried:
+        raise RuntimeError(f"no seed-0 same-shape run of {method} at {size} to choose a learning rate from")
+    return max(tried, key=lambda lr: val[lr])
 
 
 def teacher_row(budget: str) -> dict:
@@ -230,6 +265,9 @@ def main(argv=None) -> int:
     parser.add_argument("--truncated-layers", nargs="+", type=int, default=[2, 4])
     parser.add_argument("--analyses", nargs="+", default=list(ANALYSES), choices=[*ANALYSES, "none"])
     parser.add_argument("--analysis-seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--same-shapes", nargs="+", default=[], metavar="SHAPE",
+                        help="e.g. L4/H384 L2/H384: random start vs MiniLM's layers at that shape (see SAME_SHAPE)")
+    parser.add_argument("--same-shape-lrs", nargs="+", type=float, default=[1e-4, 3e-4])
     parser.add_argument("--budget", default="classroom")
     parser.add_argument("--out", type=Path, default=OUT / "results.csv")
     args = parser.parse_args(argv)
@@ -241,7 +279,7 @@ def main(argv=None) -> int:
         rows.append(teacher_row(args.budget))
         write_rows(args.out, rows)
     started = time.time()
-    for i, (label, size, method, seed, setting, kwargs) in enumerate(plan, 1):
+    for i, (label, size, method, seed, setting, kwargs) in enumerate(chain(plan, same_shape_runs(args, rows)), 1):
         key = (label, method, str(seed), setting, args.budget)
         if key in done:
             continue
@@ -251,7 +289,7 @@ def main(argv=None) -> int:
         rows.append({k: row.get(k) for k in FIELDS})
         done.add(key)
         write_rows(args.out, rows)
-        print(f"[{i}/{len(plan)}] {label:<8} {method:<9} seed={seed} {setting:<22} val {result.val_acc:.3f} "
+        print(f"[{i}] {label:<8} {method:<9} seed={seed} {setting:<22} val {result.val_acc:.3f} "
               f"test {result.test_acc:.3f}  ({time.time() - t0:.0f} s)", flush=True)
     print(f"grid done in {time.time() - started:.0f} s -> {args.out}")
     print(summary(rows, args.budget))

@@ -46,14 +46,14 @@ def build_classifier(init: str, size: str = "tiny", layers: int | None = None, n
     else:
         extra, num_labels = {}, 2
     if init == "random":
-        model = BertForSequenceClassification(parse_size(size).bert_config(num_labels=num_labels))
+        model = BertForSequenceClassification(parse_size(size, off_grid=True).bert_config(num_labels=num_labels))
         return model, data.load_tokenizer()
     if Path(init).is_dir() and not (Path(init) / "config.json").exists():
         if not (Path(init) / "tokenizer_config.json").exists():
             raise ValueError(f"init={init!r} holds neither a model (config.json) nor a tokenizer; valid: 'random', "
                              "a model folder, a tokenizer folder or a hub id")
         tokenizer = AutoTokenizer.from_pretrained(init)
-        config = parse_size(size).bert_config(num_labels=num_labels, vocab_size=len(tokenizer))
+        config = parse_size(size, off_grid=True).bert_config(num_labels=num_labels, vocab_size=len(tokenizer))
         return BertForSequenceClassification(config), tokenizer
     if layers:
         available = AutoConfig.from_pretrained(init).num_hidden_layers
