@@ -342,3 +342,22 @@ def methods_by_size(df, metric: str = "test_acc", title: str = "Test accuracy by
     fig.update_yaxes(title=metric.replace("_", " "))
     fig.update_xaxes(title="student (ordered by parameters)")
     return _layout(fig, title, height=420)
+
+
+def starts_bars(df, teacher: float | None = None, title: str = "Where the student started") -> go.Figure:
+    """Test accuracy by start (none / classroom / minilm / google) and size, fine-tuned vs distilled
+    (results.starts_frame), with the teacher as a line: what reading before training buys."""
+    fig = go.Figure()
+    df = df.assign(group=[f"{s}<br>{z}<br>{src}" for s, z, src in zip(df["start"], df["size"], df["source"])])
+    for recipe, color in (("fine-tuned on the labels", METHOD_COLORS["pf"]), ("distilled from the teacher", METHOD_COLORS["pd"])):
+        part = df[df["recipe"] == recipe]
+        fig.add_trace(go.Bar(x=part["group"], y=part["test_acc"], name=recipe, marker_color=color,
+                             error_y=dict(type="data", array=part["test_sd"].fillna(0)),
+                             text=[f"{v:.3f}" for v in part["test_acc"]], textposition="outside",
+                             customdata=part["seeds"], hovertemplate="%{x}: %{y:.3f} (%{customdata} seed(s))<extra></extra>"))
+    if teacher is not None:
+        fig.add_hline(y=teacher, line_dash="dash", line_color="#d62728", annotation_text=f"teacher {teacher:.3f}")
+    low = float(df["test_acc"].min()) if len(df) else 0.5
+    fig.update_yaxes(title="test accuracy", range=[max(0.0, min(0.5, low - 0.05)), 1.0])
+    fig.update_layout(barmode="group")
+    return _layout(fig, title + " (bars: mean ± sd over seeds)", height=480)

@@ -3,6 +3,8 @@ and notebook 5's own runs parsed into analyses, PF's lead over basic training, t
 paper's published numbers (data/paper_results.csv) to set beside them."""
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +53,9 @@ def results_frame(rows):
     setting = df["setting"].fillna("default").astype(str) if "setting" in df else pd.Series("default", index=df.index)
     parts = setting.str.partition(",")
     first, df["variant"] = parts[0], parts[2]
-    df["analysis"] = first.str.split("=").str[0].where(first.str.contains("="), "default")
+    # "transfer=5000" is the transfer analysis at x=5000; "same_shape,lr=0.0003" the same-shape rows at one rate
+    named = first.where(first != "default", "default")
+    df["analysis"] = first.str.split("=").str[0].where(first.str.contains("="), named)
     df["x"] = first.str.split("=", n=1).str[1]
     numeric_x = pd.to_numeric(df["x"], errors="coerce")
     df["x"] = numeric_x.where(numeric_x.notna(), df["x"])
@@ -120,3 +124,230 @@ def results_figures(rows, metric: str = "test_acc", source: str = "") -> dict:
             figures[name] = plots.experiment(part, "x", metric, title=f"{x_title.capitalize()}{suffix}", log_x=log_x,
                                        x_title=x_title)
     return figures
+
+
+# A single run's test accuracy moves by about this much from the split alone: the binomial standard deviation of an
+# accuracy near 0.75 on the embedded task's 1,242 test examples, sqrt(.75 * .25 / 1242).
+SPLIT_NOISE = 0.012
+
+
+def same_shape(rows, budget: str = "classroom") -> pd.DataFrame:
+    """The same-shape rows (reproduce.py --same-shapes): per shape and method, the rate chosen on seed-0 validation
+    and that rate's runs over seeds: pretrained, lr, seeds, test mean and sd, val mean, latency."""
+    df = results_frame(rows)
+    if df.empty or "same_shape" not in set(df["analysis"]):
+        return pd.DataFrame(columns=["size", "method", "pretrained", "lr", "seeds", "test_acc", "test_sd", "val_acc",
+                                     "latency_ms", "params"])
+    df = df[(df["analysis"] == "same_shape") & (df["budget"] == budget)].copy()
+    df["lr"] = pd.to_numeric(df["variant"].str.removeprefix("lr="), errors="coerce")
+    out = []
+    for (size, method), g in df.groupby(["size", "method"], sort=False):
+        first = g[g["seed"] == 0]
+        lr = first.loc[first["val_acc"].idxmax(), "lr"] if len(first) else g["lr"].iloc[0]
+        runs = g[g["lr"] == lr]
+        out.append({"size": size, "method": method, "pretrained": runs.get("pretrained", pd.Series(["?"])).iloc[0],
+                    "lr": lr, "seeds": len(runs), "test_acc": runs["test_acc"].mean(),
+                    "test_sd": runs["test_acc"].std() if len(runs) > 1 else float("nan"),
+                    "val_acc": runs["val_acc"].mean(), "latency_ms": runs["latency_ms"].mean(),
+                    "params": runs["params"].iloc[0]})
+    return pd.DataFrame(out)
+
+
+@dataclass
+class Comparison:
+    """Method `a` against method `b` for one student: means over seeds and whether the gap is more than noise."""
+    size: str
+    a: str
+    b: str
+    a_acc: float
+    b_acc: float
+    seeds: tuple  # (a's, b's)
+    noise: float  # two standard errors of the difference (over seeds; the split's noise for a single run)
+    within: float | None = None  # set: the question is "is a at most this far below b?" (e.g. near the teacher)
+
+    @property
+    def gap(self) -> float:
+        return self.a_acc - self.b_acc
+
+    @property
+    def shown(self) -> bool:
+        """The gap counts when it is positive, at least one point, and more than twice its standard error."""
+        if self.within is not None:
+            return self.gap >= -self.within
+        return self.gap >= max(0.01, self.noise)
+
+    def text(self) -> str:
+        if self.within is not None:
+            verdict = f"{'within' if self.shown else 'more than'} {100 * self.within:g} point(s) of {self.b}"
+        else:
+            verdict = "ahead, more than noise" if self.shown else ("behind" if self.gap <= -max(0.01, self.noise)
+                                                                 else "within noise")
+        return (f"{self.size}: {self.a} {self.a_acc:.3f} vs {self.b} {self.b_acc:.3f} ({100 * self.gap:+.1f} points, "
+                f"noise ±{100 * self.noise:.1f}; seeds {self.seeds[0]}/{self.seeds[1]}): {verdict}")
+
+
+def _compare(size, a, b, within=None) -> Comparison:
+    """Compare two sets of test accuracies (pandas Series over seeds, named by method)."""
+    def variance(g):
+        return g.var() if len(g) > 1 else SPLIT_NOISE ** 2
+    noise = 2 * math.sqrt(variance(a) / len(a) + variance(b) / len(b))
+    return Comparison(size, a.name, b.name, float(a.mean()), float(b.mean()), (len(a), len(b)), noise, within)
+
+
+@dataclass
+class Finding:
+    """One of the paper's findings: what it found, what the committed grid shows, and why they may differ."""
+    key: str
+    paper: str
+    why: str
+    comparisons: list = field(default_factory=list)
+
+    @property
+    def shown(self) -> bool | None:
+        """True when every comparison shows the effect, False when none does, None when mixed or not measured."""
+        votes = {c.shown for c in self.comparisons}
+        return votes.pop() if len(votes) == 1 else None
+
+    def text(self) -> str:
+        seen = ("not measured in the committed grid" if not self.comparisons else
+                {True: "shown", False: "not shown", None: "shown for some students only"}[self.shown])
+        lines = [f"The paper found: {self.paper}", f"You see ({seen}):"]
+        lines += [f"  {c.text()}" for c in self.comparisons]
+        lines.append(f"Why they differ: {self.why}")
+        return "\n".join(lines)
+
+
+PAPER = "Turc et al. 2019, arXiv:1908.08962"
+WHY_READING = ("the paper's students read 3.3 billion words for a million steps; the classroom student reads about "
+               "6 million tokens and ends only ~0.6 nats below a unigram model: it learns which words are common, not "
+               "how sentences work. MiniLM's layers did read at scale, so the same recipe with them shows what reading buys.")
+
+
+def _runs(df, size, method, analysis="default", setting=None):
+    g = df[(df["size"] == size) & (df["method"] == method) & (df["analysis"] == analysis)]
+    if setting is not None:
+        g = g[g["setting"] == setting]
+    return g["test_acc"].rename(method)
+
+
+def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
+    """The paper's findings that the kit can test, each with the committed grid's comparisons (see Comparison)."""
+    df = results_frame(rows)
+    if df.empty:
+        return {}
+    df = df[df["budget"] == budget]
+    grid_sizes = sorted({s for s in df.loc[df["analysis"] == "default", "size"]
+                         if not df[(df["size"] == s) & (df["analysis"] == "default") & (df["method"] == "basic")].empty},
+                        key=lambda s: parse_size(s, off_grid=True).mlm_params)
+    shapes = same_shape(df, budget)
+    chosen = {(r["size"], r["method"]): f"same_shape,lr={r['lr']:g}" for _, r in shapes.iterrows()}
+
+    def classroom(a, b):
+        out = []
+        for size in grid_sizes:
+            ra, rb = _runs(df, size, a), _runs(df, size, b)
+            if len(ra) and len(rb):
+                out.append(_compare(size, ra, rb))
+        return out
+
+    def well_read(a, b):
+        out = []
+        for size in dict.fromkeys(shapes["size"]):
+            if (size, a) in chosen and (size, b) in chosen:
+                out.append(_compare(size, _runs(df, size, a, "same_shape", chosen[size, a]),
+                                    _runs(df, size, b, "same_shape", chosen[size, b])))
+        return out
+
+    teacher = df.loc[df["method"] == "teacher", "test_acc"].rename("teacher")
+    near_teacher = []
+    for size in dict.fromkeys(shapes["size"]):
+        if (size, "pd") in chosen and len(teacher):
+            near_teacher.append(_compare(size, _runs(df, size, "pd", "same_shape", chosen[size, "pd"]), teacher,
+                                         within=0.01))
+
+    def settings(method, a: str, b: str, names: tuple):
+        """One method at two settings of an analysis (e.g. 40k vs 5k transfer texts) for each size that ran both."""
+        out = []
+        for size in grid_sizes:
+            ra = df[(df["size"] == size) & (df["method"] == method) & (df["setting"] == a)]["test_acc"]
+            rb = df[(df["size"] == size) & (df["method"] == method) & (df["setting"] == b)]["test_acc"]
+            if len(ra) and len(rb):
+                out.append(_compare(size, ra.rename(f"{method} {names[0]}"), rb.rename(f"{method} {names[1]}")))
+        return out
+
+    transfer = get_budget(budget).logits.transfer_examples
+    return {
+        "transfer_size": Finding("transfer_size", "distillation learns from the texts the teacher labels, and the paper studies how "
+                                 "many D and PD need "
+                                 f"(its analysis of the unlabeled task data, {PAPER}); its curves are in its figures, "
+                                 "cited here in words only: more transfer text, more for the student to learn from.",
+                                 "5,000 texts against the budget's full set, one seed for the smaller set; the "
+                                 "teacher labels every text, so the gain is bounded by the teacher's own accuracy.",
+                                 [c for m in ("d", "pd") for c in settings(m, "default", "transfer=5000",
+                                                                         (f"{transfer // 1000}k", "5k"))]),
+        "domain": Finding("domain", "the paper also studies how close the transfer text must be to the task (its analysis of "
+                          f"the unlabeled task data, {PAPER}): text from the task's own domain carries the task's "
+                          "signal best.", "movie text holds opinions about films like the task's reviews; WordNet "
+                          "glosses are definitions with no opinions: the teacher's soft labels on them say little "
+                          "about sentiment.",
+                          [c for m in ("d", "pd") for c in settings(m, "domain=movie", "domain=glosses",
+                                                                  ("movie", "glosses"))]),
+        "pretraining": Finding("pretraining", f"pre-training still matters for compact models: pre-trained and then "
+                               f"fine-tuned (PF), they beat the same models trained from scratch ({PAPER}, abstract; "
+                               "its comparisons across the 24 sizes).",
+                               WHY_READING,
+                               classroom("pf", "basic")),
+        "pretraining_well_read": Finding("pretraining_well_read", "the same, for a student that read at scale: PF from "
+                                         "MiniLM's pre-trained layers against basic training of the same shape.",
+                                         "these students differ only in their start: random, or layers pre-trained "
+                                         "(and distilled) at scale by MiniLM's authors; reading at scale is what the "
+                                         "classroom pre-training lacks.",
+                                         well_read("pf", "basic")),
+        "distillation": Finding("distillation", f"distilling a fine-tuned teacher's soft labels on unlabeled task text "
+                                f"(D) helps a compact student trained from scratch; yet a random start keeps it from "
+                                f"using the teacher fully ({PAPER}, abstract of v1).",
+                                "distillation needs no reading: it gets the teacher's knowledge through 40k transfer "
+                                "texts, so it can show even at the classroom budget when basic training is weak.",
+                                classroom("d", "basic")),
+        "pd_classroom": Finding("pd_classroom", f"Pre-trained Distillation (PD) beats distillation from a random start "
+                                f"(D); pre-training and distillation have a compound effect, even on the same data "
+                                f"({PAPER}, abstract).", WHY_READING, classroom("pd", "d")),
+        "pd_well_read": Finding("pd_well_read", "the same compound effect for a student that read at scale: PD from "
+                                "MiniLM's layers against D of the same shape.", "the same recipe and the same "
+                                "transfer texts; only the start differs: random, or layers that read at scale.", well_read("pd", "d")),
+        "pd_vs_pf": Finding("pd_vs_pf", f"PD brings further improvements over pre-training and fine-tuning (PF) "
+                            f"({PAPER}, abstract).", "both start from MiniLM's layers here; PD learns from the teacher "
+                            "on 40k unlabeled texts, PF from 8.5k labels.", well_read("pd", "pf")),
+        "pd_near_teacher": Finding("pd_near_teacher", "a pre-trained distilled student can come close to its teacher at "
+                                   "a fraction of the cost (the paper's size-reduction and speed-up results).",
+                                   "the teacher is MiniLM with all 6 layers fine-tuned on the labels; a student with "
+                                   "fewer of the same layers, distilled on 40k texts, keeps most of what it knows.",
+                                   near_teacher),
+    }
+
+
+RECIPES = {"basic": "fine-tuned on the labels", "pf": "fine-tuned on the labels",
+           "d": "distilled from the teacher", "pd": "distilled from the teacher"}
+
+
+def starts_frame(mine, rows=None, budget: str = "classroom") -> pd.DataFrame:
+    """Where each student started (none, classroom, minilm, google) and how it was trained, side by side: your runs
+    (`mine`, rows of Result.row()) and the committed grid's same-shape rows. One row per (start, size, recipe)."""
+    out = []
+    df = pd.DataFrame(list(mine) if not isinstance(mine, pd.DataFrame) else mine)
+    df = df[df["method"].isin(list(RECIPES))] if len(df) else df
+    if len(df):
+        start = df["pretrained"] if "pretrained" in df else df["method"].map({"pf": "classroom", "pd": "classroom"})
+        for (begin, size, method), g in df.assign(start=start.fillna("none")).groupby(["start", "size", "method"]):
+            out.append({"start": begin, "size": size, "recipe": RECIPES[method], "method": method, "source": "your runs",
+                        "seeds": len(g), "test_acc": g["test_acc"].mean(),
+                        "test_sd": g["test_acc"].std() if len(g) > 1 else float("nan")})
+    if rows is not None:
+        for _, r in same_shape(rows, budget).iterrows():
+            out.append({"start": r["pretrained"], "size": r["size"], "recipe": RECIPES[r["method"]], "method": r["method"],
+                        "source": f"committed grid, lr {r['lr']:g}", "seeds": r["seeds"], "test_acc": r["test_acc"],
+                        "test_sd": r["test_sd"]})
+    order = {"none": 0, "classroom": 1, "minilm": 2, "google": 3}
+    frame = pd.DataFrame(out, columns=["start", "size", "recipe", "method", "source", "seeds", "test_acc", "test_sd"])
+    return frame.sort_values(["source", "size", "start"], key=lambda c: c.map(order) if c.name == "start" else c,
+                             ignore_index=True)

@@ -1,0 +1,143 @@
+"""The paper's findings against the committed grid: the rule that says whether a gap is more than noise, the
+same-shape rows and their learning-rate choice, and lessons that claim nothing the grid does not show."""
+import importlib.util
+import re
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from wellread import plots, results
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+_spec = importlib.util.spec_from_file_location("reproduce", Path(__file__).parents[1] / "benchmarks" / "reproduce.py")
+reproduce = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reproduce)
+
+
+def _row(size, method, seed, test, val=None, setting="default", pretrained="none", budget="classroom"):
+    return {"size": size, "method": method, "seed": seed, "setting": setting, "test_acc": test,
+            "val_acc": test if val is None else val, "val_f1": 0.5, "test_f1": 0.5, "params": 1, "latency_ms": 1.0,
+            "wall_s": 1.0, "budget": budget, "pretrained": pretrained}
+
+
+def _grid():
+    rows = [_row("L6/H384", "teacher", 0, 0.81, pretrained="minilm")]
+    for seed, jitter in enumerate((0.0, 0.004, -0.004)):
+        rows += [_row("L2/H128", "basic", seed, 0.75 + jitter), _row("L2/H128", "pf", seed, 0.75 - jitter, pretrained="classroom"),
+                 _row("L2/H128", "d", seed, 0.76 + jitter), _row("L2/H128", "pd", seed, 0.76 + jitter, pretrained="classroom")]
+    # same shape: seed 0 at two rates (the better validation one is chosen), then seeds 1-2 at the chosen rate
+    for method, start, good, bad in (("basic", "none", 0.74, 0.55), ("pf", "minilm", 0.80, 0.79),
+                                     ("d", "none", 0.75, 0.70), ("pd", "minilm", 0.805, 0.80)):
+        best, other = (1e-4, 3e-4) if method != "basic" else (3e-4, 1e-4)
+        rows.append(_row("L4/H384", method, 0, bad, setting=f"same_shape,lr={other:g}", pretrained=start))
+        for seed, jitter in enumerate((0.0, 0.003, -0.003)):
+            rows.append(_row("L4/H384", method, seed, good + jitter, setting=f"same_shape,lr={best:g}", pretrained=start))
+    return pd.DataFrame(rows)
+
+
+def test_a_gap_counts_only_above_a_point_and_two_standard_errors():
+    tight = results._compare("x", pd.Series([0.80, 0.801, 0.799], name="a"), pd.Series([0.75, 0.751, 0.749], name="b"))
+    assert tight.shown and "more than noise" in tight.text()
+    small = results._compare("x", pd.Series([0.755, 0.756, 0.754], name="a"), pd.Series([0.75, 0.751, 0.749], name="b"))
+    assert not small.shown and "within noise" in small.text()  # half a point: not a finding however tight
+    noisy = results._compare("x", pd.Series([0.80, 0.70, 0.90], name="a"), pd.Series([0.75, 0.751, 0.749], name="b"))
+    assert not noisy.shown  # five points ahead on average, but seeds disagree
+    one_run = results._compare("x", pd.Series([0.765], name="a"), pd.Series([0.75], name="b"))
+    assert one_run.noise == pytest.approx(2 * (2 * results.SPLIT_NOISE ** 2) ** 0.5) and not one_run.shown
+    near = results._compare("x", pd.Series([0.805], name="pd"), pd.Series([0.81], name="teacher"), within=0.01)
+    assert near.shown and "within 1 point(s) of teacher" in near.text()
+
+
+def test_same_shape_rows_take_each_methods_rate_from_seed_0_validation():
+    table = results.same_shape(_grid()).set_index("method")
+    assert table.loc["basic", "lr"] == 3e-4 and table.loc["pf", "lr"] == 1e-4
+    assert (table["seeds"] == 3).all()
+    assert table.loc["pf", "test_acc"] == pytest.approx(0.80) and table.loc["pf", "pretrained"] == "minilm"
+
+
+def test_findings_follow_the_numbers():
+    found = results.findings(_grid())
+    assert found["pretraining"].shown is False  # PF = basic at the classroom budget in this grid
+    assert found["pretraining_well_read"].shown is True  # 0.80 vs 0.74, three seeds
+    assert found["pd_well_read"].shown is True and found["pd_near_teacher"].shown is True
+    assert found["pd_vs_pf"].shown is False  # half a point
+    assert found["domain"].comparisons == [] and "not measured" in found["domain"].text()
+    text = found["pretraining_well_read"].text()
+    assert text.startswith("The paper found:") and "You see (shown)" in text and "Why they differ:" in text
+
+
+def test_starts_put_your_runs_beside_the_grid_and_plot():
+    mine = [{"method": "basic", "size": "L2/H128", "test_acc": 0.74, "pretrained": "none"},
+            {"method": "pd", "size": "L2/H128", "test_acc": 0.75, "pretrained": "classroom"},
+            {"method": "truncated", "size": "L2/H384", "test_acc": 0.75, "pretrained": "minilm"}]
+    starts = results.starts_frame(mine, _grid())
+    assert set(starts["start"]) == {"none", "classroom", "minilm"}  # truncated is not a start for a student
+    assert set(starts["source"]) == {"your runs", "committed grid, lr 0.0001", "committed grid, lr 0.0003"}
+    fig = plots.starts_bars(starts, teacher=0.81)
+    assert len(fig.data) == 2 and fig.layout.shapes  # fine-tuned and distilled bars, the teacher's line
+
+
+def test_the_same_shape_plan_chooses_after_seed_0():
+    import argparse
+    args = argparse.Namespace(same_shapes=["L2/H384"], same_shape_lrs=[1e-4, 3e-4], seeds=[0, 1], budget="classroom")
+    rows = []
+    plan = reproduce.same_shape_runs(args, rows)
+    first = [next(plan) for _ in range(4)]  # basic and PF at both rates, seed 0
+    assert [(m, s, kw) for _, _, m, s, _, kw in first][:2] == [("basic", 0, {"pretrained": "none", "finetune__lr": 1e-4}),
+                                                              ("basic", 0, {"pretrained": "none", "finetune__lr": 3e-4})]
+    for label, _, method, seed, setting, _ in first:
+        rows.append({**_row(label, method, seed, 0.7), "setting": setting,
+                     "val_acc": 0.8 if setting.endswith("0.0003") else 0.7})
+    later = next(plan)
+    assert later[2:5] == ("basic", 1, "same_shape,lr=0.0003") and later[5]["finetune__lr"] == 3e-4
+
+
+# ------------------------------------------------------------------------------------------------ the lessons
+
+LESSONS = {"01_pretraining": ("pretraining", "pretraining_well_read"), "03_distillation": ("distillation",),
+           "04_pretrained_distillation": ("pd_classroom", "pretraining_well_read", "pd_well_read", "pd_vs_pf",
+                                          "pd_near_teacher"),
+           "05_what_matters": ("transfer_size", "domain", "pretraining")}
+CLAIM = re.compile(r"\b(beats?|outperforms?|wins|better than|helps?)\b", re.I)
+ALWAYS_A_CLAIM = re.compile(r"shows? the (pattern|effect)|you will see|as expected", re.I)
+METHOD = re.compile(r"\b(PF|PD|D|basic|truncated)\b|pre-train|distil")
+
+
+@pytest.mark.parametrize("name", sorted(LESSONS))
+def test_lessons_close_with_the_grids_findings(name):
+    """The closing part of each lesson prints findings computed from the committed grid, not written-in results."""
+    nb = nbformat.read(str(NOTEBOOK_DIR / f"{name}.ipynb"), as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "results.findings(grid)" in code and ".text()" in code
+    for key in LESSONS[name]:
+        assert f'"{key}"' in code, f"{name} does not print the finding {key!r}"
+    assert set(LESSONS[name]) <= set(results.findings(_grid()))
+
+
+@pytest.mark.parametrize("name", sorted(LESSONS) + ["00_students", "02_teacher"])
+def test_lessons_attribute_every_claimed_effect_to_the_paper(name):
+    """A sentence in a lesson's text that says one method beats another names the paper or asks a question: what
+    the learner's own runs show is printed from the numbers (see results.findings)."""
+    nb = nbformat.read(str(NOTEBOOK_DIR / f"{name}.ipynb"), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for sentence in re.split(r"(?<=[.!?])\s+", cell.source.replace("\n", " ")):
+            if ALWAYS_A_CLAIM.search(sentence) or CLAIM.search(sentence) and METHOD.search(sentence):
+                assert "paper" in sentence.lower() or sentence.rstrip().endswith("?"), sentence
+
+
+def test_the_committed_grid_is_read_honestly():
+    grid = results.results_grid()
+    if grid is None:
+        pytest.skip("no committed grid")
+    found = results.findings(grid)
+    for finding in found.values():
+        seen = finding.text().split("\n")[1]
+        assert seen.startswith("You see (")
+        if finding.shown is False:
+            assert "(not shown)" in seen
+        for c in finding.comparisons:
+            assert ("more than noise" in c.text() or "within 1 point" in c.text()) == c.shown
