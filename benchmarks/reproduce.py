@@ -20,8 +20,8 @@ from wellread import cache
 from wellread.budget import get_budget
 from wellread.finetune import build_classifier
 from wellread.recipes import METHODS, run, teacher
-from wellread.speed import latency_ms
 from wellread.sizes import parse_size
+from wellread.speed import latency_ms
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "results"
 FIELDS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", "test_f1", "params",
@@ -185,6 +185,7 @@ def side_by_side_latency(sizes: list[str], seq_len: int, rounds: int = 5, repeat
     """Milliseconds per 64-token sequence for each architecture, measured in interleaved rounds (median), so that
     machine noise hits every size alike; L*/H384 are MiniLM's own configuration cut to that depth."""
     from transformers import AutoConfig, BertModel
+
     from wellread.data import teacher_dir
     models = {}
     for size in sizes:

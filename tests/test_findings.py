@@ -100,8 +100,8 @@ LESSONS = {"01_pretraining": ("pretraining", "pretraining_well_read"), "03_disti
            "04_pretrained_distillation": ("pd_classroom", "pretraining_well_read", "pd_well_read", "pd_vs_pf",
                                           "pd_near_teacher"),
            "05_what_matters": ("transfer_size", "domain", "pretraining")}
-CLAIM = re.compile(r"\b(beats?|outperforms?|wins|better than|helps?)\b", re.I)
-ALWAYS_A_CLAIM = re.compile(r"shows? the (pattern|effect)|you will see|as expected", re.I)
+CLAIM = re.compile(r"\b(beats?|outperforms?|wins|better than|helps?)\b", re.IGNORECASE)
+ALWAYS_A_CLAIM = re.compile(r"shows? the (pattern|effect)|you will see|as expected", re.IGNORECASE)
 METHOD = re.compile(r"\b(PF|PD|D|basic|truncated)\b|pre-train|distil")
 
 
