@@ -2,6 +2,7 @@
 import ast
 import json
 import math
+import time
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -9,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wellread import exercises, lessons, plots, results, tour
+from wellread import cache, exercises, lessons, plots, results, tour
 from wellread.distill import distill_loss, soft_cross_entropy
 from wellread.pretrain import mask_tokens
 from wellread.recipes import METHODS
@@ -320,3 +321,24 @@ def test_summary_table_flattens_the_numbers(tmp_path):
     table = tour.summary_table(tmp_path)
     assert table.to_dict("records") == [{"notebook": "04_pretrained_distillation", "key": "methods.pd.test_acc",
                                          "value": 0.8}]
+
+
+def test_stage_table_says_where_the_time_went(tmp_path, monkeypatch):
+    monkeypatch.setenv("WELLREAD_RUNS", str(tmp_path / "runs"))
+    (tmp_path / "runs").mkdir()
+    cache.log_build("pretrain", "k1", 300.0)
+    cache.log_build("finetune", "k2", 40.0)
+    cache.log_build("finetune", "k3", 20.0)
+    with (tmp_path / "runs" / "builds.jsonl").open("a") as f:
+        f.write('{"stage": "distill", "sec')  # a line cut off by a crash is skipped
+    builds = cache.builds_between(0, time.time() + 1)
+    assert [b["stage"] for b in builds] == ["pretrain", "finetune", "finetune"]
+    assert cache.builds_between(time.time() + 10, time.time() + 20) == []
+    (tmp_path / "timings.json").write_text(json.dumps({"01_pretraining": {"seconds": 400.0, "builds": builds},
+                                                       "00_students": 58.0}))  # a tour from before the log
+    table = tour.stage_table(tmp_path)
+    mine = table[table.notebook == "01_pretraining"].set_index("stage")
+    assert mine.loc["pretrain", "seconds"] == 300 and mine.loc["finetune", "built"] == 2
+    assert mine.loc["finetune", "seconds"] == 60 and mine.loc["= notebook total", "seconds"] == 400
+    assert mine.loc["other (kernel, evaluation, latency, plots)", "seconds"] == 40
+    assert table[table.notebook == "00_students"]["seconds"].tolist() == [58, 58]

@@ -185,12 +185,36 @@ def stage(name: str, config, build: Callable[[Path], dict], *, force: bool = Fal
                 work.rmdir()  # nothing to resume from: leave no empty folder behind
             raise
         metrics.setdefault("wall_s", round(time.time() - started, 2))
+        log_build(name, final.name, time.time() - started)
         release_memory()
         write_json(work / "stage.json", {"stage": name, "key": final.name, "config": config, **provenance()})
         write_json(work / "metrics.json", metrics)
         with atomic_path(final, replace=True) as tmp:
             work.rename(tmp)
     return final
+
+
+def log_build(name: str, key: str, seconds: float) -> None:
+    """Append one line to runs/builds.jsonl: which stage was built, when, in how many seconds (the tour's timing
+    table reads it). One short appended line per build; a reader skips a line cut off by a crash."""
+    line = json.dumps({"stage": name, "key": key, "seconds": round(seconds, 2), "finished": round(time.time(), 2)})
+    runs_dir().mkdir(parents=True, exist_ok=True)
+    with (runs_dir() / "builds.jsonl").open("a") as f:
+        f.write(line + "\n")
+
+
+def builds_between(start: float, end: float) -> list[dict]:
+    """The stage builds logged by log_build that finished between two times (time.time() values)."""
+    path = runs_dir() / "builds.jsonl"
+    out = []
+    for line in (path.read_text().splitlines() if path.exists() else []):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if start <= entry.get("finished", -1) <= end:
+            out.append(entry)
+    return out
 
 
 def release_memory() -> None:

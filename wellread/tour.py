@@ -5,6 +5,7 @@ import json
 import time
 from pathlib import Path
 
+from . import cache
 from .lessons import NOTEBOOKS, TOUR
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -43,8 +44,9 @@ def run_notebooks(names=None, budget: str = "classroom", student="tiny", seed: i
     `names`: None = notebooks 0-5 (lessons.TOUR), "all" = 0-6, or a list of names or numbers ("03", 4).
 
     Each executed notebook (and, with `html`, its HTML export) is written to `out_dir` (default
-    runs/tour/<YYYYmmdd-HHMMSS>/) with the JSON summary it writes; returns `out_dir`. A failing
-    notebook stops the tour with papermill's error (its partly executed copy is kept)."""
+    runs/tour/<YYYYmmdd-HHMMSS>/) with the JSON summary it writes, and timings.json: each notebook's seconds and the
+    stages it built (stage_table prints them); returns `out_dir`. A failing notebook stops the tour with
+    papermill's error (its partly executed copy is kept)."""
     import papermill as pm
     from .cache import runs_dir
     out_dir = Path(out_dir) if out_dir else runs_dir() / "tour" / time.strftime("%Y%m%d-%H%M%S")
@@ -58,13 +60,35 @@ def run_notebooks(names=None, budget: str = "classroom", student="tiny", seed: i
         pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"), parameters=params,
                             kernel_name=kernel_name, cwd=str(NOTEBOOK_DIR), progress_bar=False,
                             log_output=not quiet)
-        timings[name] = round(time.time() - started, 1)
+        ended = time.time()
+        timings[name] = {"seconds": round(ended - started, 1), "builds": cache.builds_between(started, ended)}
         if html:
             export_html(out_dir / f"{name}.ipynb")
         if not quiet:
-            print(f"[tour] {name} done in {timings[name]:.0f} s", flush=True)
+            print(f"[tour] {name} done in {timings[name]['seconds']:.0f} s", flush=True)
     (out_dir / "timings.json").write_text(json.dumps(timings, indent=2))
     return out_dir
+
+
+def stage_table(out_dir):
+    """Where the tour's time went: per notebook, the seconds of each kind of stage it built (pre-training, the
+    teacher, its logits, fine-tuning, distillation, ...) and the rest (kernel start, evaluation, latency, plots)."""
+    import pandas as pd
+    path = Path(out_dir) / "timings.json"
+    timings = json.loads(path.read_text()) if path.exists() else {}
+    rows = []
+    for notebook, t in timings.items():
+        if not isinstance(t, dict):  # a tour from before the stage log: its total only
+            t = {"seconds": t, "builds": []}
+        built = {}
+        for b in t["builds"]:
+            built.setdefault(b["stage"], []).append(b["seconds"])
+        rows += [{"notebook": notebook, "stage": stage, "built": len(s), "seconds": round(sum(s))}
+                 for stage, s in built.items()]
+        rows.append({"notebook": notebook, "stage": "other (kernel, evaluation, latency, plots)", "built": None,
+                     "seconds": round(t["seconds"] - sum(sum(s) for s in built.values()))})
+        rows.append({"notebook": notebook, "stage": "= notebook total", "built": None, "seconds": round(t["seconds"])})
+    return pd.DataFrame(rows, columns=["notebook", "stage", "built", "seconds"])
 
 
 def _flatten(prefix: str, value, out: dict) -> None:
