@@ -20,6 +20,7 @@ from wellread import cache
 from wellread.budget import get_budget
 from wellread.finetune import build_classifier
 from wellread.recipes import METHODS, run, teacher
+from wellread.results import findings, same_shape
 from wellread.sizes import parse_size
 from wellread.speed import latency_ms
 
@@ -242,6 +243,22 @@ def pf_lead(rows, budget: str) -> str:
     return "\n".join(lines)
 
 
+def same_shape_summary(rows, budget: str) -> str:
+    """A markdown table of the same-shape rows: each method at its chosen rate, beside the teacher."""
+    table = same_shape(rows, budget)
+    teacher = [float(r["test_acc"]) for r in rows if r["method"] == "teacher" and r["budget"] == budget]
+    if table.empty or not teacher:
+        return ""
+    lines = ["| shape | method | start | lr (chosen on val) | seeds | test (mean ± sd) | val | vs teacher | CPU ms |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        sd = f" ± {r['test_sd']:.3f}" if r["seeds"] > 1 else ""
+        lines.append(f"| {r['size']} | {r['method']} | {r['pretrained']} | {r['lr']:g} | {r['seeds']} | "
+                     f"{r['test_acc']:.3f}{sd} | {r['val_acc']:.3f} | {100 * (r['test_acc'] - teacher[0]):+.1f} | "
+                     f"{r['latency_ms']:.1f} |")
+    return "\n".join(lines)
+
+
 def read_rows(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -296,6 +313,10 @@ def main(argv=None) -> int:
     print(summary(rows, args.budget))
     print("\nPre-training's effect: PF against basic training, mean over seeds")
     print(pf_lead(rows, args.budget))
+    print("\nSame shape: a random start against MiniLM's pre-trained layers")
+    print(same_shape_summary(rows, args.budget))
+    for finding in findings(rows, args.budget).values():
+        print("\n" + finding.text())
     from wellread.results import results_figures
     for name, figure in results_figures(rows).items():
         figure.write_html(args.out.parent / f"{name}.html", include_plotlyjs="cdn")

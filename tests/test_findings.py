@@ -55,6 +55,8 @@ def test_same_shape_rows_take_each_methods_rate_from_seed_0_validation():
     assert table.loc["basic", "lr"] == 3e-4 and table.loc["pf", "lr"] == 1e-4
     assert (table["seeds"] == 3).all()
     assert table.loc["pf", "test_acc"] == pytest.approx(0.80) and table.loc["pf", "pretrained"] == "minilm"
+    summary = reproduce.same_shape_summary(_grid().to_dict("records"), "classroom")
+    assert "| L4/H384 | pf | minilm | 0.0001 | 3 | 0.800 ± 0.003 | 0.800 | -1.0 |" in summary
 
 
 def test_findings_follow_the_numbers():
