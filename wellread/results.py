@@ -54,8 +54,7 @@ def results_frame(rows):
     parts = setting.str.partition(",")
     first, df["variant"] = parts[0], parts[2]
     # "transfer=5000" is the transfer analysis at x=5000; "same_shape,lr=0.0003" the same-shape rows at one rate
-    named = first.where(first != "default", "default")
-    df["analysis"] = first.str.split("=").str[0].where(first.str.contains("="), named)
+    df["analysis"] = first.str.split("=").str[0].where(first.str.contains("="), first.where(first != "", "default"))
     df["x"] = first.str.split("=", n=1).str[1]
     numeric_x = pd.to_numeric(df["x"], errors="coerce")
     df["x"] = numeric_x.where(numeric_x.notna(), df["x"])
