@@ -103,19 +103,17 @@ def same_shape_runs(args, rows):
             for seed in [s for s in args.seeds if s != 0]:
                 for method in pair:
                     pretrained, rate = SAME_SHAPE[method]
-                    best = chosen_rate(rows, size.short, method, args.budget, args.same_shape_lrs)
+                    best = chosen_rate(rows, size.short, method, args.budget)
                     yield size.short, size, method, seed, f"same_shape,lr={best:g}", {"pretrained": pretrained, rate: best}
 
 
-def chosen_rate(rows, size: str, method: str, budget: str, rates) -> float:
-    """The learning rate whose seed-0 same-shape run had the best validation accuracy (ties: the first)."""
-    val = {float(r["setting"].split("lr=")[1]): float(r["val_acc"]) for r in rows
-           if r["size"] == size and r["method"] == method and r["budget"] == budget and str(r["seed"]) == "0"
-           and r["setting"].startswith("same_shape,lr=")}
-    tried = [lr for lr in rates if lr in val]
-    if not tried:
+def chosen_rate(rows, size: str, method: str, budget: str) -> float:
+    """The learning rate whose seed-0 same-shape run had the best validation accuracy (results.same_shape's rule)."""
+    table = same_shape(rows, budget)
+    hit = table[(table["size"] == size) & (table["method"] == method)]
+    if hit.empty:
         raise RuntimeError(f"no seed-0 same-shape run of {method} at {size} to choose a learning rate from")
-    return max(tried, key=lambda lr: val[lr])
+    return float(hit["lr"].iloc[0])
 
 
 def teacher_row(budget: str) -> dict:
