@@ -32,6 +32,9 @@ def test_estimates_grow_with_the_student_and_the_budget(laptop):
         < estimate.estimate(mini, "pd", classroom).seconds
     assert estimate.estimate(tiny, "basic", classroom).seconds < estimate.estimate(tiny, "pf", classroom).seconds
     assert estimate.estimate(tiny, "pd", classroom).memory < estimate.estimate(mini, "pd", classroom).memory
+    # a student pre-trained elsewhere (MiniLM's layers, Google's release) costs only its fine-tuning here
+    for start in ("minilm", "google"):
+        assert estimate.estimate(mini, "pf", classroom, start).seconds == estimate.estimate(mini, "basic", classroom).seconds
 
 
 def test_run_warns_before_any_stage_starts(laptop, monkeypatch, tmp_path):

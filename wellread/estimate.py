@@ -94,12 +94,13 @@ class Estimate:
                 f"(this machine allows {self.available / 1e9:.1f} GB)")
 
 
-def estimate(size: Size, method: str, b: Budget) -> Estimate:
-    """The student's own stages of `method` at budget `b` (the shared teacher and its logits are not counted)."""
+def estimate(size: Size, method: str, b: Budget, pretrained: str = "classroom") -> Estimate:
+    """The student's own stages of `method` at budget `b` (the shared teacher and its logits are not counted; a PF or
+    PD student pre-trained elsewhere, `pretrained` "minilm" or "google", costs no pre-training here)."""
     precision = resolve(b.precision)
     train_texts = b.task.train_examples or TRAIN_TEXTS
     flops, batch, seq_len = 0.0, b.finetune.batch_size, b.task.max_len
-    if method in ("pf", "pd"):
+    if method in ("pf", "pd") and pretrained == "classroom":
         p = b.pretrain
         sequences = p.steps * p.batch_size
         flops += _train_flops(size, sequences, p.block_size, sequences * p.block_size * p.mask_prob)
@@ -114,9 +115,9 @@ def estimate(size: Size, method: str, b: Budget) -> Estimate:
     return Estimate(seconds=seconds, memory=memory, available=machine_memory(), precision=precision)
 
 
-def warning(size: Size, method: str, b: Budget) -> str | None:
+def warning(size: Size, method: str, b: Budget, pretrained: str = "classroom") -> str | None:
     """A sentence to show before a run that will not fit this machine's memory or a class's time, else None."""
-    guess = estimate(size, method, b)
+    guess = estimate(size, method, b, pretrained)
     if guess.fits and not guess.slow:
         return None
     trouble = " and ".join(t for t, bad in (("will not fit in memory", not guess.fits), ("will take long", guess.slow)) if bad)

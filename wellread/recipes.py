@@ -170,7 +170,7 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
     pretrained = pretrained or {"pf": "classroom", "pd": "classroom", "truncated": "minilm"}.get(method, "none")
     preflight(method, b, seed, layers=layers, transfer=transfer, corpus=corpus, vocab_size=vocab_size,
               pretrained=pretrained, size=size)
-    too_big = estimate.warning(size, method, b)
+    too_big = estimate.warning(size, method, b, pretrained)
     if too_big:
         warnings.warn(too_big, stacklevel=2)
     tune = replace(b.finetune, size=size.short, seed=seed)
