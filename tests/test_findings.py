@@ -67,7 +67,8 @@ def test_findings_follow_the_numbers():
     assert found["pd_vs_pf"].shown is False  # half a point
     assert found["domain"].comparisons == [] and "not measured" in found["domain"].text()
     text = found["pretraining_well_read"].text()
-    assert text.startswith("The paper found:") and "You see (shown)" in text and "Why they differ:" in text
+    assert text.startswith("The paper found:") and "You see (shown)" in text and "Why it shows here:" in text
+    assert "Why they differ:" in found["pretraining"].text()
 
 
 def test_starts_put_your_runs_beside_the_grid_and_plot():

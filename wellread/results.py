@@ -212,7 +212,7 @@ class Finding:
                 {True: "shown", False: "not shown", None: "shown for some students only"}[self.shown])
         lines = [f"The paper found: {self.paper}", f"You see ({seen}):"]
         lines += [f"  {c.text()}" for c in self.comparisons]
-        lines.append(f"Why they differ: {self.why}")
+        lines.append(f"{'Why it shows here' if self.shown else 'Why they differ'}: {self.why}")
         return "\n".join(lines)
 
 
@@ -296,8 +296,10 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
                                "its comparisons across the 24 sizes).",
                                WHY_READING,
                                classroom("pf", "basic")),
-        "pretraining_well_read": Finding("pretraining_well_read", "the same, for a student that read at scale: PF from "
-                                         "MiniLM's pre-trained layers against basic training of the same shape.",
+        "pretraining_well_read": Finding("pretraining_well_read", f"pre-training matters for compact models "
+                                         f"({PAPER}, abstract), pre-trained at scale as the paper's were; here the "
+                                         "pre-training is MiniLM's: PF from its bottom layers against basic training "
+                                         "of the same shape.",
                                          "these students differ only in their start: random, or layers pre-trained "
                                          "(and distilled) at scale by MiniLM's authors; reading at scale is what the "
                                          "classroom pre-training lacks.",
@@ -311,8 +313,9 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
         "pd_classroom": Finding("pd_classroom", f"Pre-trained Distillation (PD) beats distillation from a random start "
                                 f"(D); pre-training and distillation have a compound effect, even on the same data "
                                 f"({PAPER}, abstract).", WHY_READING, classroom("pd", "d")),
-        "pd_well_read": Finding("pd_well_read", "the same compound effect for a student that read at scale: PD from "
-                                "MiniLM's layers against D of the same shape.", "the same recipe and the same "
+        "pd_well_read": Finding("pd_well_read", f"PD beats D: pre-training and distillation compound ({PAPER}, "
+                                "abstract); here the pre-training is MiniLM's, done at scale: PD from its bottom layers "
+                                "against D of the same shape.", "the same recipe and the same "
                                 "transfer texts; only the start differs: random, or layers that read at scale.", well_read("pd", "d")),
         "pd_vs_pf": Finding("pd_vs_pf", f"PD brings further improvements over pre-training and fine-tuning (PF) "
                             f"({PAPER}, abstract).", "both start from MiniLM's layers here; PD learns from the teacher "
