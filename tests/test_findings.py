@@ -77,7 +77,8 @@ def test_starts_put_your_runs_beside_the_grid_and_plot():
             {"method": "truncated", "size": "L2/H384", "test_acc": 0.75, "pretrained": "minilm"}]
     starts = results.starts_frame(mine, _grid())
     assert set(starts["start"]) == {"none", "classroom", "minilm"}  # truncated is not a start for a student
-    assert set(starts["source"]) == {"your runs", "committed grid, lr 0.0001", "committed grid, lr 0.0003"}
+    assert list(starts["source"]) == ["your runs"] * 2 + ["committed grid"] * 4  # yours first
+    assert set(starts.loc[starts.source == "committed grid", "lr"]) == {1e-4, 3e-4}
     fig = plots.starts_bars(starts, teacher=0.81)
     assert len(fig.data) == 2 and fig.layout.shapes  # fine-tuned and distilled bars, the teacher's line
 

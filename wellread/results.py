@@ -347,9 +347,10 @@ def starts_frame(mine, rows=None, budget: str = "classroom") -> pd.DataFrame:
     if rows is not None:
         for _, r in same_shape(rows, budget).iterrows():
             out.append({"start": r["pretrained"], "size": r["size"], "recipe": RECIPES[r["method"]], "method": r["method"],
-                        "source": f"committed grid, lr {r['lr']:g}", "seeds": r["seeds"], "test_acc": r["test_acc"],
+                        "source": "committed grid", "lr": r["lr"], "seeds": r["seeds"], "test_acc": r["test_acc"],
                         "test_sd": r["test_sd"]})
     order = {"none": 0, "classroom": 1, "minilm": 2, "google": 3}
-    frame = pd.DataFrame(out, columns=["start", "size", "recipe", "method", "source", "seeds", "test_acc", "test_sd"])
-    return frame.sort_values(["source", "size", "start"], key=lambda c: c.map(order) if c.name == "start" else c,
-                             ignore_index=True)
+    frame = pd.DataFrame(out, columns=["start", "size", "recipe", "method", "source", "lr", "seeds", "test_acc", "test_sd"])
+    frame["_first"] = (frame["source"] != "your runs").astype(int)  # your runs, then the grid's
+    frame["_start"] = frame["start"].map(order).fillna(len(order))
+    return frame.sort_values(["_first", "size", "_start", "recipe"], ignore_index=True).drop(columns=["_first", "_start"])
