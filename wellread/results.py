@@ -318,8 +318,10 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
                                 "against D of the same shape.", "the same recipe and the same "
                                 "transfer texts; only the start differs: random, or layers that read at scale.", well_read("pd", "d")),
         "pd_vs_pf": Finding("pd_vs_pf", f"PD brings further improvements over pre-training and fine-tuning (PF) "
-                            f"({PAPER}, abstract).", "both start from MiniLM's layers here; PD learns from the teacher "
-                            "on 40k unlabeled texts, PF from 8.5k labels.", well_read("pd", "pf")),
+                            f"({PAPER}, abstract).", "both start from MiniLM's layers here. PD learns to copy the "
+                            "teacher on 40k unlabeled texts, so the teacher's own accuracy caps it; the classroom teacher "
+                            "is fine-tuned for one epoch, and PF's three epochs on the 8.5k labels take the same layers "
+                            "about as far.", well_read("pd", "pf")),
         "pd_near_teacher": Finding("pd_near_teacher", "a pre-trained distilled student can come close to its teacher at "
                                    "a fraction of the cost (the paper's size-reduction and speed-up results).",
                                    "the teacher is MiniLM with all 6 layers fine-tuned on the labels; a student with "
