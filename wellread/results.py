@@ -278,8 +278,9 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
     return {
         "transfer_size": Finding("transfer_size", "distillation learns from the texts the teacher labels, and the paper studies how "
                                  "many D and PD need "
-                                 f"(its analysis of the unlabeled task data, {PAPER}); its curves are in its figures, "
-                                 "cited here in words only: more transfer text, more for the student to learn from.",
+                                 f"(its analysis of the unlabeled task data, {PAPER}; its curves are in its figures, "
+                                 "not copied here). The question: does more transfer text give the student more to "
+                                 "learn from?",
                                  "5,000 texts against the budget's full set, one seed for the smaller set; the "
                                  "teacher labels every text, so the gain is bounded by the teacher's own accuracy.",
                                  [c for m in ("d", "pd") for c in settings(m, "default", "transfer=5000",
