@@ -222,11 +222,10 @@ WHY_READING = ("the paper's students read 3.3 billion words for a million steps;
                "how sentences work. MiniLM's layers did read at scale, so the same recipe with them shows what reading buys.")
 
 
-def _runs(df, size, method, analysis="default", setting=None):
-    g = df[(df["size"] == size) & (df["method"] == method) & (df["analysis"] == analysis)]
-    if setting is not None:
-        g = g[g["setting"] == setting]
-    return g["test_acc"].rename(method)
+def _runs(df, size, method, setting="default", name=None):
+    """The test accuracies of one student, method and setting over seeds, as a Series named for the comparison."""
+    g = df[(df["size"] == size) & (df["method"] == method) & (df["setting"] == setting)]
+    return g["test_acc"].rename(name or method)
 
 
 def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
@@ -253,25 +252,23 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
         out = []
         for size in dict.fromkeys(shapes["size"]):
             if (size, a) in chosen and (size, b) in chosen:
-                out.append(_compare(size, _runs(df, size, a, "same_shape", chosen[size, a]),
-                                    _runs(df, size, b, "same_shape", chosen[size, b])))
+                out.append(_compare(size, _runs(df, size, a, chosen[size, a]), _runs(df, size, b, chosen[size, b])))
         return out
 
     teacher = df.loc[df["method"] == "teacher", "test_acc"].rename("teacher")
     near_teacher = []
     for size in dict.fromkeys(shapes["size"]):
         if (size, "pd") in chosen and len(teacher):
-            near_teacher.append(_compare(size, _runs(df, size, "pd", "same_shape", chosen[size, "pd"]), teacher,
-                                         within=0.01))
+            near_teacher.append(_compare(size, _runs(df, size, "pd", chosen[size, "pd"]), teacher, within=0.01))
 
     def settings(method, a: str, b: str, names: tuple):
         """One method at two settings of an analysis (e.g. 40k vs 5k transfer texts) for each size that ran both."""
         out = []
         for size in grid_sizes:
-            ra = df[(df["size"] == size) & (df["method"] == method) & (df["setting"] == a)]["test_acc"]
-            rb = df[(df["size"] == size) & (df["method"] == method) & (df["setting"] == b)]["test_acc"]
+            ra = _runs(df, size, method, a, f"{method} {names[0]}")
+            rb = _runs(df, size, method, b, f"{method} {names[1]}")
             if len(ra) and len(rb):
-                out.append(_compare(size, ra.rename(f"{method} {names[0]}"), rb.rename(f"{method} {names[1]}")))
+                out.append(_compare(size, ra, rb))
         return out
 
     transfer = get_budget(budget).logits.transfer_examples

@@ -20,8 +20,7 @@ from pathlib import Path
 import datasets
 from tqdm.auto import tqdm
 
-from ..cache import atomic_path, cache_root
-from ..cache import file_sha256 as _sha256
+from ..cache import atomic_path, cache_root, file_sha256
 
 MANIFEST_PATH = Path(__file__).resolve().parents[2] / "data" / "manifest.json"
 PACK_VERSION = "v1"  # bump when a build recipe changes, so old cached datasets are not reused
@@ -70,7 +69,7 @@ def _file_ok(path: Path, sha256: str) -> bool:
     stat = path.stat()
     if _verified.get(path) == (stat.st_size, stat.st_mtime_ns):
         return True
-    if _sha256(path) != sha256:
+    if file_sha256(path) != sha256:
         return False
     _verified[path] = (stat.st_size, stat.st_mtime_ns)
     return True
@@ -203,7 +202,7 @@ def datasets_bars_off():
 
 
 def _fingerprint(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): _sha256(p) for p in sorted(folder.rglob("*"))
+    return {str(p.relative_to(folder)): file_sha256(p) for p in sorted(folder.rglob("*"))
             if p.is_file() and p.name != FINGERPRINT}
 
 
