@@ -59,6 +59,12 @@ def test_same_shape_rows_take_each_methods_rate_from_seed_0_validation():
     assert "| L4/H384 | pf | minilm | 0.0001 | 3 | 0.800 ± 0.003 | 0.800 | -1.0 |" in summary
 
 
+def test_a_tie_on_validation_keeps_the_smaller_rate():
+    rows = [_row("L2/H384", "pd", 0, 0.79, val=0.806, setting="same_shape,lr=0.0003", pretrained="minilm"),
+            _row("L2/H384", "pd", 0, 0.78, val=0.806, setting="same_shape,lr=0.0001", pretrained="minilm")]
+    assert results.same_shape(rows)["lr"].tolist() == [1e-4]
+
+
 def test_findings_follow_the_numbers():
     found = results.findings(_grid())
     assert found["pretraining"].shown is False  # PF = basic at the classroom budget in this grid
