@@ -65,6 +65,11 @@ def test_a_tie_on_validation_keeps_the_smaller_rate():
     assert results.same_shape(rows)["lr"].tolist() == [1e-4]
 
 
+def test_findings_name_the_budgets_own_transfer_set():
+    assert "on 40k unlabeled texts" in results.findings(_grid())["pd_vs_pf"].why
+    assert "on all unlabeled texts" in results.findings(_grid(), "gpu")["pd_vs_pf"].why  # the gpu budget: whole set
+
+
 def test_findings_follow_the_numbers():
     found = results.findings(_grid())
     assert found["pretraining"].shown is False  # PF = basic at the classroom budget in this grid

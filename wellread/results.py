@@ -271,7 +271,9 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
                 out.append(_compare(size, ra, rb))
         return out
 
-    transfer = get_budget(budget).logits.transfer_examples
+    b = get_budget(budget)
+    # the why-texts name this budget's own sizes (the gpu and paper budgets use the whole transfer set)
+    transfer = f"{b.logits.transfer_examples // 1000}k" if b.logits.transfer_examples else "all"
     return {
         "transfer_size": Finding("transfer_size", "distillation learns from the texts the teacher labels, and the paper studies how "
                                  "many D and PD need "
@@ -281,7 +283,7 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
                                  "5,000 texts against the budget's full set, one seed for the smaller set; the "
                                  "teacher labels every text, so the gain is bounded by the teacher's own accuracy.",
                                  [c for m in ("d", "pd") for c in settings(m, "default", "transfer=5000",
-                                                                         (f"{transfer // 1000}k", "5k"))]),
+                                                                         (transfer, "5k"))]),
         "domain": Finding("domain", "the paper also studies how close the transfer text must be to the task (its analysis of "
                           f"the unlabeled task data, {PAPER}): text from the task's own domain carries the task's "
                           "signal best.", "movie text holds opinions about films like the task's reviews; WordNet "
@@ -305,8 +307,8 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
         "distillation": Finding("distillation", f"distilling a fine-tuned teacher's soft labels on unlabeled task text "
                                 f"(D) helps a compact student trained from scratch; yet a random start keeps it from "
                                 f"using the teacher fully ({PAPER}, abstract of v1).",
-                                "distillation needs no reading: it gets the teacher's knowledge through 40k transfer "
-                                "texts, so it can show even at the classroom budget when basic training is weak (the "
+                                f"distillation needs no reading: it gets the teacher's knowledge through {transfer} "
+                                "transfer texts, so it can show even at the classroom budget when basic training is weak (the "
                                 "same-shape students, both from a random start, are compared too).",
                                 classroom("d", "basic") + well_read("d", "basic")),
         "pd_classroom": Finding("pd_classroom", f"Pre-trained Distillation (PD) beats distillation from a random start "
@@ -318,13 +320,13 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
                                 "transfer texts; only the start differs: random, or layers that read at scale.", well_read("pd", "d")),
         "pd_vs_pf": Finding("pd_vs_pf", f"PD brings further improvements over pre-training and fine-tuning (PF) "
                             f"({PAPER}, abstract).", "both start from MiniLM's layers here. PD learns to copy the "
-                            "teacher on 40k unlabeled texts, so the teacher's own accuracy caps it; the classroom teacher "
-                            "is fine-tuned for one epoch, and PF's three epochs on the 8.5k labels take the same layers "
-                            "about as far.", well_read("pd", "pf")),
+                            f"teacher on {transfer} unlabeled texts, so the teacher's own accuracy caps it; the teacher "
+                            f"is fine-tuned for {b.teacher.epochs:g} epoch(s), and PF's {b.finetune.epochs:g} epochs on "
+                            "the labels take the same layers about as far.", well_read("pd", "pf")),
         "pd_near_teacher": Finding("pd_near_teacher", "a pre-trained distilled student can come close to its teacher at "
                                    "a fraction of the cost (the paper's size-reduction and speed-up results).",
                                    "the teacher is MiniLM with all 6 layers fine-tuned on the labels; a student with "
-                                   "fewer of the same layers, distilled on 40k texts, keeps most of what it knows.",
+                                   f"fewer of the same layers, distilled on {transfer} texts, keeps most of what it knows.",
                                    near_teacher),
     }
 
