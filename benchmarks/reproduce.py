@@ -50,13 +50,13 @@ def planned_runs(args):
                     for layers in args.truncated_layers:
                         yield f"L{layers}/H384", size, method, seed, f"layers={layers}", {"layers": layers}
     first, seeds = sizes[0], args.analysis_seeds
-    steps = get_budget(args.budget).pretrain.steps
+    steps, full_transfer = get_budget(args.budget).pretrain.steps, get_budget(args.budget).logits.transfer_examples
     # few labels, fine-tuned for 10 epochs: with 3 (94 steps) basic training stays at the majority class (see "labels")
     few_setting, few = ",labels=1000,epochs=10", {"task__train_examples": 1000, "finetune__epochs": 10.0}
     analyses = {
         # more unlabeled transfer text (plus the task's own training inputs, as in the default)
         "transfer_size": [(m, f"transfer={n}", {"transfer_examples": n})
-                          for n in (5000, 20000) for m in ("d", "pd")],
+                          for n in (5000, 20000, 40000) if n != full_transfer for m in ("d", "pd")],
         # what the transfer text is about, at equal size and without the task's inputs mixed in
         "domain": [(m, f"domain={d}", {"transfer": d, "transfer_examples": 20000, "include_train": False})
                    for d in ("movie", "glosses") for m in ("d", "pd")],

@@ -16,7 +16,7 @@ reproduce = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reproduce)
 
 
-def _row(size, method, seed, test, val=None, setting="default", pretrained="none", budget="classroom"):
+def _row(size, method, seed, test, val=None, setting="default", pretrained="none", budget=results.GRID_BUDGET):
     return {"size": size, "method": method, "seed": seed, "setting": setting, "test_acc": test,
             "val_acc": test if val is None else val, "val_f1": 0.5, "test_f1": 0.5, "params": 1, "latency_ms": 1.0,
             "wall_s": 1.0, "budget": budget, "pretrained": pretrained}
@@ -55,7 +55,7 @@ def test_same_shape_rows_take_each_methods_rate_from_seed_0_validation():
     assert table.loc["basic", "lr"] == 3e-4 and table.loc["pf", "lr"] == 1e-4
     assert (table["seeds"] == 3).all()
     assert table.loc["pf", "test_acc"] == pytest.approx(0.80) and table.loc["pf", "pretrained"] == "minilm"
-    summary = reproduce.same_shape_summary(_grid().to_dict("records"), "classroom")
+    summary = reproduce.same_shape_summary(_grid().to_dict("records"), results.GRID_BUDGET)
     assert "| L4/H384 | pf | minilm | 0.0001 | 3 | 0.800 ± 0.003 | 0.800 | -1.0 |" in summary
 
 
@@ -78,7 +78,7 @@ def test_findings_follow_the_numbers():
     assert found["pd_vs_pf"].shown is False  # half a point
     assert found["domain"].comparisons == [] and "not measured" in found["domain"].text()
     text = found["pretraining_well_read"].text()
-    assert text.startswith("The paper found:") and "You see (shown)" in text and "Why it shows here:" in text
+    assert text.startswith("The paper found:") and f"You see in the committed grid at the {results.GRID_BUDGET} budget (shown)" in text and "Why it shows here:" in text
     assert "Why they differ:" in found["pretraining"].text()
 
 
@@ -96,7 +96,7 @@ def test_starts_put_your_runs_beside_the_grid_and_plot():
 
 def test_the_same_shape_plan_chooses_after_seed_0():
     import argparse
-    args = argparse.Namespace(same_shapes=["L2/H384"], same_shape_lrs=[1e-4, 3e-4], seeds=[0, 1], budget="classroom")
+    args = argparse.Namespace(same_shapes=["L2/H384"], same_shape_lrs=[1e-4, 3e-4], seeds=[0, 1], budget=results.GRID_BUDGET)
     rows = []
     plan = reproduce.same_shape_runs(args, rows)
     first = [next(plan) for _ in range(4)]  # basic and PF at both rates, seed 0
@@ -151,7 +151,7 @@ def test_the_committed_grid_is_read_honestly():
     found = results.findings(grid)
     for finding in found.values():
         seen = finding.text().split("\n")[1]
-        assert seen.startswith("You see (")
+        assert seen.startswith(f"You see in the committed grid at the {results.GRID_BUDGET} budget (")
         if finding.shown is False:
             assert "(not shown)" in seen
         for c in finding.comparisons:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from wellread import results
-from wellread.budget import override_names
+from wellread.budget import get_budget, override_names
 
 _spec = importlib.util.spec_from_file_location("reproduce", Path(__file__).parents[1] / "benchmarks" / "reproduce.py")
 reproduce = importlib.util.module_from_spec(_spec)
@@ -37,7 +37,8 @@ def test_every_planned_run_is_unique_and_parses_into_an_analysis():
     assert set(frame["analysis"]) - {"default", "layers", "transfer"} <= set(results.ANALYSES)  # each has a figure
     # the pre-training curve brackets the budget's steps, with all labels and with 1,000
     curve = frame[frame.analysis == "pretrain_steps"]
-    assert sorted(set(curve["x"])) == [375, 750, 3000] and set(curve["variant"]) == {"", "labels=1000,epochs=10"}
+    steps = get_budget(_args().budget).pretrain.steps
+    assert sorted(set(curve["x"])) == [steps // 4, steps // 2, steps * 2] and set(curve["variant"]) == {"", "labels=1000,epochs=10"}
     # truncated teachers are planned once (beside the first size), as L{layers}/H384
     assert {k[0] for k in keys if k[1] == "truncated"} == {"L2/H384", "L4/H384"}
 

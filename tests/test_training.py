@@ -9,7 +9,7 @@ from wellread import cache
 from wellread.budget import get_budget
 from wellread.data import Task
 from wellread.finetune import FinetuneConfig, finetune
-from wellread.train import predict_logits
+from wellread.train import bucket_by_length, predict_logits
 from wellread.recipes import METHODS, run, transfer_set
 from wellread.teacher import load_teacher_logits
 
@@ -38,6 +38,19 @@ def test_predictions_come_back_in_input_order_despite_length_sorting():
     batched = predict_logits(model, tokenizer, texts, batch_size=2, precision="fp32")
     one_by_one = torch.cat([predict_logits(model, tokenizer, [t], precision="fp32") for t in texts])
     assert torch.allclose(batched, one_by_one, atol=1e-5)
+
+
+def test_length_buckets_cover_every_text_once_with_less_padding_and_a_seeded_order():
+    lengths = [int(n) for n in torch.randint(5, 200, (1000,), generator=torch.Generator().manual_seed(1))]
+    order = torch.randperm(1000, generator=torch.Generator().manual_seed(2)).tolist()
+    batches = bucket_by_length(order, lengths, 32, torch.Generator().manual_seed(3), chunk_batches=10)
+    assert sorted(i for b in batches for i in b) == list(range(1000)) and max(map(len, batches)) == 32
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    unsorted = sum(len(order[s:s + 32]) * max(lengths[i] for i in order[s:s + 32]) for s in range(0, 1000, 32))
+    assert padded < 0.75 * unsorted  # near-equal lengths in a batch: much less padding than random batches
+    assert batches == bucket_by_length(order, lengths, 32, torch.Generator().manual_seed(3), chunk_batches=10)
+    lengths_in_order = [max(lengths[i] for i in b) for b in batches]
+    assert lengths_in_order != sorted(lengths_in_order)  # the batches are shuffled, not served shortest first
 
 
 def test_teacher_logits_cover_transfer_and_training_inputs():

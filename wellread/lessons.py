@@ -23,13 +23,13 @@ NOTEBOOKS = ["00_students", "01_pretraining", "02_teacher", "03_distillation", "
              "05_what_matters", "06_paper_scale"]
 TOUR = NOTEBOOKS[:6]  # `wellread tour`: 0-5; notebook 6 is for a GPU with internet (offline it runs stand-ins)
 
-# How much of the 6x4 latency grid notebook 0 measures, per budget; cached per machine afterwards.
-# Measured on the 2-core dev machine: smoke ~10 s. Classroom: the 24 sizes cost ~5.6 BERT-Base passes per
-# round, and Base at batch 32 takes ~4 s idle (10 s with the cores busy), so 3 rounds (1 warm-up + 2
-# timed) take ~1.5 min on an idle laptop, ~3 min on a busy one; batch 1 adds a few seconds.
+# How much of the 6x4 latency grid notebook 0 measures, per budget; cached per machine afterwards. Measured on the
+# 2-core dev machine (fp32): all 24 sizes cost ~5.6 BERT-Base passes per round, Base at batch 32 ~4.3 s, so the
+# whole grid at 3 rounds takes ~1.5-2 min (3 min with the cores busy); the five named sizes ~1.6 Base passes.
 SPEED_PLANS = {
     "smoke": {"sizes": ["tiny", "mini", "small", "base"], "batches": [1], "repeats": 1},
-    "classroom": {"sizes": None, "batches": [1, 32], "repeats": 2},
+    # the five named sizes and the student (~25 s); the whole grid is shown from speed.committed_grid(), labelled
+    "classroom": {"sizes": ["tiny", "mini", "small", "medium", "base"], "batches": [1, 32], "repeats": 2},
     "paper": {"sizes": None, "batches": [1, 32], "repeats": 3},
 }
 

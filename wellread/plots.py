@@ -84,13 +84,15 @@ def param_shares(sizes=None) -> go.Figure:
     return _layout(fig, "Where the parameters are: embeddings vs transformer layers", height=450)
 
 
-def latency_grid(rows: list[dict], batch: int = 1) -> go.Figure:
-    """Speed-up against the largest size measured, for each measured size (rows from speed.speed_grid)."""
+def latency_grid(rows: list[dict], batch: int = 1, source: str = "") -> go.Figure:
+    """Speed-up against the largest size measured, for each measured size (rows from speed.speed_grid); `source`
+    names where the rows were measured when not on this machine."""
     key = f"speedup_batch{batch}"
     values = {(r["layers"], r["hidden"]): r[key] for r in rows if key in r}
     text = {(r["layers"], r["hidden"]): f"{r[key]:.1f}x<br>{r[f'ms_batch{batch}']:.0f} ms" for r in rows if key in r}
     against = rows[0].get("speedup_against", "the largest") if rows else ""
-    return size_grid(values, title=f"CPU speed-up against {against} (batch {batch}; blank: not measured)",
+    where = f"<br><sub>{source}</sub>" if source else ""
+    return size_grid(values, title=f"CPU speed-up against {against} (batch {batch}; blank: not measured){where}",
                      colorbar="speed-up", text=text, log=True)
 
 

@@ -14,6 +14,9 @@ from .budget import get_budget
 from .sizes import VOCAB_SIZE, parse_size
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+# The budget the committed grid's analyses and findings ran at (budget.BUDGETS says what it is). The classroom
+# budget's own rows join the grid as they are re-run; the findings move to it once its grid is whole.
+GRID_BUDGET = "classroom-v1"
 
 
 def paper_results() -> pd.DataFrame:
@@ -94,7 +97,7 @@ def _reference_points(df, part, key):
     for variant, setting in settings.items():
         ref = df[df["size"].isin(set(part["size"])) & df["method"].isin(methods) & (df["setting"] == setting)].copy()
         ref["analysis"], ref["variant"] = key, variant
-        budgets = ref["budget"] if "budget" in ref else ["classroom"] * len(ref)
+        budgets = ref["budget"] if "budget" in ref else [GRID_BUDGET] * len(ref)
         ref["x"] = [0 if key == "pretrain_steps" and m == "basic" else default_x[key](b)
                     for m, b in zip(ref["method"], budgets)]
         if key == "pretrain_steps":
@@ -130,7 +133,7 @@ def results_figures(rows, metric: str = "test_acc", source: str = "") -> dict:
 SPLIT_NOISE = 0.012
 
 
-def same_shape(rows, budget: str = "classroom") -> pd.DataFrame:
+def same_shape(rows, budget: str = GRID_BUDGET) -> pd.DataFrame:
     """The same-shape rows (reproduce.py --same-shapes): per shape and method, the rate chosen on seed-0 validation
     and that rate's runs over seeds: pretrained, lr, seeds, test mean and sd, val mean, latency."""
     df = results_frame(rows)
@@ -200,6 +203,7 @@ class Finding:
     paper: str
     why: str
     comparisons: list = field(default_factory=list)
+    budget: str = ""  # the budget the compared runs ran at
 
     @property
     def shown(self) -> bool | None:
@@ -210,16 +214,24 @@ class Finding:
     def text(self) -> str:
         seen = ("not measured in the committed grid" if not self.comparisons else
                 {True: "shown", False: "not shown", None: "shown for some students only"}[self.shown])
-        lines = [f"The paper found: {self.paper}", f"You see ({seen}):"]
+        source = f" in the committed grid at the {self.budget} budget" if self.budget else ""
+        lines = [f"The paper found: {self.paper}", f"You see{source} ({seen}):"]
         lines += [f"  {c.text()}" for c in self.comparisons]
         lines.append(f"{'Why it shows here' if self.shown else 'Why they differ'}: {self.why}")
         return "\n".join(lines)
 
 
 PAPER = "Turc et al. 2019, arXiv:1908.08962"
-WHY_READING = ("the paper's students read 3.3 billion words for a million steps; the classroom student reads about "
-               "6 million tokens and ends only ~0.6 nats below a unigram model: it learns which words are common, not "
-               "how sentences work. MiniLM's layers did read at scale, so the same recipe with them shows what reading buys.")
+
+
+def why_reading(budget) -> str:
+    """Why the classroom pre-training cannot show what reading buys, with the budget's own token count."""
+    p = budget.pretrain
+    tokens = p.steps * p.batch_size * p.block_size / 1e6
+    return (f"the paper's students read 3.3 billion words for a million steps; the {budget.name} student reads about "
+            f"{tokens:.0f} million tokens (at 6 million it ends only ~0.6 nats below a unigram model): it learns which "
+            "words are common, not how sentences work. MiniLM's layers did read at scale, so the same recipe with them "
+            "shows what reading buys.")
 
 
 def _runs(df, size, method, setting="default", name=None):
@@ -228,7 +240,7 @@ def _runs(df, size, method, setting="default", name=None):
     return g["test_acc"].rename(name or method)
 
 
-def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
+def findings(rows, budget: str = GRID_BUDGET) -> dict[str, Finding]:
     """The paper's findings that the kit can test, each with the committed grid's comparisons (see Comparison)."""
     df = results_frame(rows)
     if df.empty:
@@ -274,7 +286,7 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
     b = get_budget(budget)
     # the why-texts name this budget's own sizes (the gpu and paper budgets use the whole transfer set)
     transfer = f"{b.logits.transfer_examples // 1000}k" if b.logits.transfer_examples else "all"
-    return {
+    found = {
         "transfer_size": Finding("transfer_size", "distillation learns from the texts the teacher labels, and the paper studies how "
                                  "many D and PD need "
                                  f"(its analysis of the unlabeled task data, {PAPER}; its curves are in its figures, "
@@ -294,7 +306,7 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
         "pretraining": Finding("pretraining", f"pre-training still matters for compact models: pre-trained and then "
                                f"fine-tuned (PF), they beat the same models trained from scratch ({PAPER}, abstract; "
                                "its comparisons across the 24 sizes).",
-                               WHY_READING,
+                               why_reading(b),
                                classroom("pf", "basic")),
         "pretraining_well_read": Finding("pretraining_well_read", f"pre-training matters for compact models "
                                          f"({PAPER}, abstract), pre-trained at scale as the paper's were; here the "
@@ -313,7 +325,7 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
                                 classroom("d", "basic") + well_read("d", "basic")),
         "pd_classroom": Finding("pd_classroom", f"Pre-trained Distillation (PD) beats distillation from a random start "
                                 f"(D); pre-training and distillation have a compound effect, even on the same data "
-                                f"({PAPER}, abstract).", WHY_READING, classroom("pd", "d")),
+                                f"({PAPER}, abstract).", why_reading(b), classroom("pd", "d")),
         "pd_well_read": Finding("pd_well_read", f"PD beats D: pre-training and distillation compound ({PAPER}, "
                                 "abstract); here the pre-training is MiniLM's, done at scale: PD from its bottom layers "
                                 "against D of the same shape.", "the same recipe and the same "
@@ -329,13 +341,16 @@ def findings(rows, budget: str = "classroom") -> dict[str, Finding]:
                                    f"fewer of the same layers, distilled on {transfer} texts, keeps most of what it knows.",
                                    near_teacher),
     }
+    for finding in found.values():
+        finding.budget = budget
+    return found
 
 
 RECIPES = {"basic": "fine-tuned on the labels", "pf": "fine-tuned on the labels",
            "d": "distilled from the teacher", "pd": "distilled from the teacher"}
 
 
-def starts_frame(mine, rows=None, budget: str = "classroom") -> pd.DataFrame:
+def starts_frame(mine, rows=None, budget: str = GRID_BUDGET) -> pd.DataFrame:
     """Where each student started (none, classroom, minilm, google) and how it was trained, side by side: your runs
     (`mine`, rows of Result.row()) and the committed grid's same-shape rows. One row per (start, size, recipe)."""
     out = []

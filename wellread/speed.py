@@ -1,8 +1,10 @@
 """Inference latency of a student size or a model, measured on the learner's own machine."""
 from __future__ import annotations
 
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -11,6 +13,10 @@ from transformers import BertModel
 from . import cache
 from .device import autocast, resolve
 from .sizes import Size, all_sizes, parse_size
+
+# All 24 sizes measured once, with the machine and precision named in the file (benchmarks/speed_grid.py writes it):
+# the classroom budget times only a few sizes on the learner's machine and shows the rest from here.
+COMMITTED = Path(__file__).resolve().parents[1] / "data" / "speed_grid.json"
 
 
 @torch.inference_mode()
@@ -72,3 +78,15 @@ def speed_grid(sizes: list[Size] | None = None, *, batches=(1, 32), seq_len: int
         return {"rows": rows}
 
     return cache.metrics(cache.stage("speed", config, build, force=force))["rows"]
+
+
+def committed_grid(path: Path = COMMITTED) -> dict | None:
+    """The committed whole-grid measurement: {"rows": [...], "machine", "cpu_flags", "precision", "date", ...}."""
+    return json.loads(Path(path).read_text()) if Path(path).exists() else None
+
+
+def describe(measurement: dict) -> str:
+    """Where a committed measurement comes from, in one line for a figure's title."""
+    flags = " ".join(measurement.get("cpu_flags") or []) or "flags unknown"
+    return (f"committed measurement: {measurement['machine']} ({flags}), {measurement['precision']}, "
+            f"{measurement['date'][:10]}")
