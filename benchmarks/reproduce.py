@@ -315,10 +315,12 @@ def main(argv=None) -> int:
     print(same_shape_summary(rows, args.budget))
     for finding in findings(rows, args.budget).values():
         print("\n" + finding.text())
-    from wellread.results import results_figures
-    for name, figure in results_figures(rows).items():
-        figure.write_html(args.out.parent / f"{name}.html", include_plotlyjs="cdn")
-    write_static_figure(rows, args.budget, args.out.parent / "methods.svg")
+    from wellread.results import GRID_BUDGET, results_figures
+    # one budget per figure; the grid budget's figures are the README's, another budget's carry its name
+    prefix = "" if args.budget == GRID_BUDGET else f"{args.budget}-"
+    for name, figure in results_figures([r for r in rows if r["budget"] == args.budget]).items():
+        figure.write_html(args.out.parent / f"{prefix}{name}.html", include_plotlyjs="cdn")
+    write_static_figure(rows, args.budget, args.out.parent / f"{prefix}methods.svg")
     return 0
 
 

@@ -62,6 +62,17 @@ def test_teacher_logits_cover_transfer_and_training_inputs():
     assert torch.tensor(list(transfer["teacher_logits"])).shape == (len(transfer), 2)
 
 
+def test_a_smaller_transfer_set_is_sliced_from_the_budgets_own_logits():
+    b = get_budget("smoke")
+    full = load_teacher_logits(transfer_set(b, quiet=True))
+    path = transfer_set(b, transfer_examples=100, quiet=True)
+    small = load_teacher_logits(path)
+    assert cache.read_json(path / "stage.json")["config"]["slice_of"] == b.logits.transfer_examples
+    assert list(small["label"]).count(-1) == 100 and len(small) == 100 + b.task.train_examples
+    assert small["text"][:100] == full["text"][:100] and small["text"][100:] == full["text"][-b.task.train_examples:]
+    assert small["teacher_logits"][:100] == full["teacher_logits"][:100]  # the same numbers, not recomputed
+
+
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_recipe_runs_at_the_smoke_budget(method):
     result = run(method, "tiny", "smoke", seed=0, quiet=True)

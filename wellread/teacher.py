@@ -51,6 +51,8 @@ class LogitsConfig:
     precision: str = "auto"
     seed: int = 0
     transfer_fingerprint: str = ""  # a transfer file's content hash (filled in): an edited file is a new set
+    slice_of: int | None = None   # set: the first `transfer_examples` texts of the set of `slice_of`, logits sliced
+                                  # from that set's artifact instead of recomputed (the texts are a prefix of it)
 
     def __post_init__(self):
         n = self.transfer_examples
@@ -66,6 +68,9 @@ class LogitsConfig:
         elif self.task.source != "hub":  # hub names are checked, with the network, when a recipe starts
             data.check_transfer(self.transfer, "embedded")
         check_precision(self.precision)
+        if self.slice_of is not None and (n is None or not isinstance(self.slice_of, int) or self.slice_of <= n):
+            raise ValueError(f"LogitsConfig.slice_of={self.slice_of!r}: use None, or a set larger than "
+                             f"transfer_examples={n!r}")
 
 
 def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = False) -> Path:
@@ -75,6 +80,8 @@ def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = F
     config = replace(config, precision=resolve(config.precision))
 
     def build(work: Path) -> dict:
+        if config.slice_of:
+            return _slice(config, work, quiet)
         texts = data.transfer_inputs(config.transfer, config.task, config.transfer_examples)
         labels = [-1] * len(texts)  # unlabeled
         if config.include_train:
@@ -89,11 +96,24 @@ def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = F
         columns = {"text": [t[0] for t in texts], "text_pair": [t[1] for t in texts]} if config.task.pairs \
             else {"text": texts}
         transfer = Dataset.from_dict({**columns, "label": labels, "teacher_logits": logits.tolist()})
-        with data.datasets_bars_off():
-            transfer.save_to_disk(str(work / "transfer"))
-        confidence = logits.softmax(-1).max(-1).values
-        return {"examples": len(transfer), "mean_confidence": confidence.mean().item()}
+        return _save(transfer, work)
     return cache.stage("logits", config, build, force=force)
+
+
+def _slice(config: LogitsConfig, work: Path, quiet: bool) -> dict:
+    """The first `transfer_examples` unlabeled rows of the larger set's artifact, and all its training rows."""
+    larger = load_teacher_logits(teacher_logits(replace(config, transfer_examples=config.slice_of, slice_of=None),
+                                                quiet=quiet))
+    labels = larger["label"]
+    unlabeled = [i for i, label in enumerate(labels) if label < 0][:config.transfer_examples]
+    return _save(larger.select(unlabeled + [i for i, label in enumerate(labels) if label >= 0]), work)
+
+
+def _save(transfer: Dataset, work: Path) -> dict:
+    with data.datasets_bars_off():
+        transfer.save_to_disk(str(work / "transfer"))
+    confidence = torch.tensor(transfer["teacher_logits"]).softmax(-1).max(-1).values
+    return {"examples": len(transfer), "mean_confidence": confidence.mean().item()}
 
 
 def load_teacher_logits(path: Path):
