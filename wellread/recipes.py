@@ -90,11 +90,7 @@ def _pretrained(b: Budget, size, corpus, vocab_size, **kwargs) -> Path:
 def _logits(b: Budget, transfer, transfer_examples, include_train, teacher_path=None, teacher_model="embedded", *,
             force=False, quiet=False):
     n = transfer_examples if transfer_examples is not None else b.logits.transfer_examples
-    full = b.logits.transfer_examples
-    # fewer texts of the budget's own set: the first n of it, sliced from its logits (computed once, or reused)
-    slice_of = full if (transfer == default_transfer(b) and include_train == b.logits.include_train
-                        and n is not None and full is not None and n < full) else None
-    config = replace(b.logits, transfer=transfer, transfer_examples=n, include_train=include_train, slice_of=slice_of)
+    config = replace(b.logits, transfer=transfer, transfer_examples=n, include_train=include_train)
     # the config first: a bad name or number fails before the teacher trains
     teacher_path = teacher_path or train_teacher(b.teacher, teacher_model, quiet=quiet)
     return teacher_logits(replace(config, teacher=str(teacher_path)), force=force, quiet=quiet)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from datasets import Dataset, load_from_disk
+from datasets import Dataset, concatenate_datasets, load_from_disk
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 from . import cache, data, train
@@ -51,8 +51,6 @@ class LogitsConfig:
     precision: str = "auto"
     seed: int = 0
     transfer_fingerprint: str = ""  # a transfer file's content hash (filled in): an edited file is a new set
-    slice_of: int | None = None   # set: the first `transfer_examples` texts of the set of `slice_of`, logits sliced
-                                  # from that set's artifact instead of recomputed (the texts are a prefix of it)
 
     def __post_init__(self):
         n = self.transfer_examples
@@ -68,9 +66,6 @@ class LogitsConfig:
         elif self.task.source != "hub":  # hub names are checked, with the network, when a recipe starts
             data.check_transfer(self.transfer, "embedded")
         check_precision(self.precision)
-        if self.slice_of is not None and (n is None or not isinstance(self.slice_of, int) or self.slice_of <= n):
-            raise ValueError(f"LogitsConfig.slice_of={self.slice_of!r}: use None, or a set larger than "
-                             f"transfer_examples={n!r}")
 
 
 def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = False) -> Path:
@@ -78,35 +73,34 @@ def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = F
     if not config.teacher:
         raise ValueError("LogitsConfig.teacher is empty: pass the folder of a fine-tuned teacher")
     config = replace(config, precision=resolve(config.precision))
+    training_inputs = None
+    if config.include_train and config.transfer != "none":  # labelled once (and timed on its own), reused by every set
+        alone = replace(config, transfer="none", transfer_examples=None, transfer_fingerprint="")
+        training_inputs = teacher_logits(alone, force=force, quiet=quiet)
 
     def build(work: Path) -> dict:
-        if config.slice_of:
-            return _slice(config, work, quiet)
-        texts = data.transfer_inputs(config.transfer, config.task, config.transfer_examples)
-        labels = [-1] * len(texts)  # unlabeled
-        if config.include_train:
+        if config.transfer == "none":  # only the task's training inputs, with their labels
             train_split, _, _ = config.task.splits(config.seed)
-            texts, labels = texts + data.inputs(train_split), labels + list(train_split["label"])
-        model = AutoModelForSequenceClassification.from_pretrained(config.teacher)
-        tokenizer = AutoTokenizer.from_pretrained(config.teacher)
-        if torch.cuda.is_available():
-            model = model.cuda()
-        logits = train.predict_logits(model, tokenizer, texts, max_len=config.task.max_len, quiet=quiet,
-                                      desc="teacher logits", precision=config.precision)
-        columns = {"text": [t[0] for t in texts], "text_pair": [t[1] for t in texts]} if config.task.pairs \
-            else {"text": texts}
-        transfer = Dataset.from_dict({**columns, "label": labels, "teacher_logits": logits.tolist()})
-        return _save(transfer, work)
+            return _save(_label(config, data.inputs(train_split), list(train_split["label"]), quiet), work)
+        texts = data.transfer_inputs(config.transfer, config.task, config.transfer_examples)
+        parts = [_label(config, texts, [-1] * len(texts), quiet)] if texts else []  # -1: unlabeled
+        if training_inputs:
+            parts.append(load_teacher_logits(training_inputs))
+        return _save(concatenate_datasets(parts), work)
     return cache.stage("logits", config, build, force=force)
 
 
-def _slice(config: LogitsConfig, work: Path, quiet: bool) -> dict:
-    """The first `transfer_examples` unlabeled rows of the larger set's artifact, and all its training rows."""
-    larger = load_teacher_logits(teacher_logits(replace(config, transfer_examples=config.slice_of, slice_of=None),
-                                                quiet=quiet))
-    labels = larger["label"]
-    unlabeled = [i for i, label in enumerate(labels) if label < 0][:config.transfer_examples]
-    return _save(larger.select(unlabeled + [i for i, label in enumerate(labels) if label >= 0]), work)
+def _label(config: LogitsConfig, texts: list, labels: list, quiet: bool) -> Dataset:
+    """The fine-tuned teacher's logits on `texts`, as a Dataset (text [, text_pair], label, teacher_logits)."""
+    model = AutoModelForSequenceClassification.from_pretrained(config.teacher)
+    tokenizer = AutoTokenizer.from_pretrained(config.teacher)
+    if torch.cuda.is_available():
+        model = model.cuda()
+    logits = train.predict_logits(model, tokenizer, texts, max_len=config.task.max_len, quiet=quiet,
+                                  desc="teacher logits", precision=config.precision)
+    columns = {"text": [t[0] for t in texts], "text_pair": [t[1] for t in texts]} if config.task.pairs \
+        else {"text": texts}
+    return Dataset.from_dict({**columns, "label": labels, "teacher_logits": logits.tolist()})
 
 
 def _save(transfer: Dataset, work: Path) -> dict:
