@@ -8,6 +8,7 @@ Prints each size's milliseconds at batch 1 and 32 and its speed-up against BERT-
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 
 import wellread  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads)
@@ -31,7 +32,8 @@ def main() -> None:
               f"{r['speedup_batch1']:6.1f}x")
     measurement = {**cache.provenance(), "cpu_flags": cpu_flags(), "precision": precision,
                    "processor": platform.processor(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                   "seq_len": 128, "repeats": args.repeats, "command": "python benchmarks/speed_grid.py", "rows": rows}
+                   "seq_len": 128, "repeats": args.repeats, "rows": rows,
+                   "command": f"WELLREAD_PRECISION={os.environ.get('WELLREAD_PRECISION', 'auto')} python benchmarks/speed_grid.py"}
     cache.write_json(args.out, measurement)
     print("wrote", args.out)
 

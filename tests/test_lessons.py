@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wellread import cache, exercises, lessons, plots, results, tour
+from wellread import cache, exercises, lessons, plots, results, speed, tour
 from wellread.distill import distill_loss, soft_cross_entropy
 from wellread.pretrain import mask_tokens
 from wellread.recipes import METHODS
@@ -162,6 +162,17 @@ def test_size_figures():
     assert z[0][0] == pytest.approx(math.log10(50)) and z[1][1] is None  # unmeasured cells stay blank
     assert len(plots.speed_vs_params(rows).data) == 2
     assert len(plots.glue_scores(results.paper_results()).data) == 5
+
+
+def test_the_committed_speed_grid_covers_all_24_sizes_and_names_where_it_was_measured():
+    committed = speed.committed_grid()
+    assert {r["size"] for r in committed["rows"]} == {s.short for s in all_sizes()}
+    base = next(r for r in committed["rows"] if r["size"] == "L12/H768")
+    assert base["speedup_batch1"] == pytest.approx(1.0) and all(r["ms_batch1"] > 0 for r in committed["rows"])
+    where = speed.describe(committed)
+    assert committed["precision"] in where and committed["machine"] in where and "committed" in where
+    assert where in plots.latency_grid(committed["rows"], source=where).layout.title.text
+    assert "classroom" in lessons.SPEED_PLANS and len(lessons.SPEED_PLANS["classroom"]["sizes"]) < 24
 
 
 def test_vocab_share_shrinks_with_a_smaller_vocabulary():

@@ -49,7 +49,8 @@ BUDGETS = {
     # committed grid shows PF flat from 375 to 3,000 pre-training steps and distillation flat past 20k transfer texts.
     "classroom": Budget("classroom", pretrain=PretrainConfig(steps=500)),
     # The classroom budget until 2026-11-26 (3x the pre-training, twice the transfer text, batches not sorted by
-    # length): most committed results ran at it, so it stays, to reproduce them.
+    # length): most committed results ran at it, so it stays, to reproduce them (up to the floating-point path: the
+    # fused optimizer and the separately labelled training inputs came later).
     "classroom-v1": Budget("classroom-v1", pretrain=PretrainConfig(steps=1500),
                            teacher=FinetuneConfig(epochs=1.0, lr=5e-5, length_buckets=False),
                            logits=LogitsConfig(transfer_examples=40_000),
