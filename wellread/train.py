@@ -78,7 +78,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     precision: str = "auto"
     seed: int = 0
-    length_buckets: bool = True   # batch texts of similar length together: less padding, about half the compute
+    length_buckets: bool = True   # batch texts of similar length together: less padding (fine-tuning ~25% faster)
 
     def __post_init__(self):
         name = type(self).__name__
