@@ -50,7 +50,8 @@ def planned_runs(args):
                     for layers in args.truncated_layers:
                         yield f"L{layers}/H384", size, method, seed, f"layers={layers}", {"layers": layers}
     first, seeds = sizes[0], args.analysis_seeds
-    steps, full_transfer = get_budget(args.budget).pretrain.steps, get_budget(args.budget).logits.transfer_examples
+    budget = get_budget(args.budget)
+    steps, full_transfer = budget.pretrain.steps, budget.logits.transfer_examples
     # few labels, fine-tuned for 10 epochs: with 3 (94 steps) basic training stays at the majority class (see "labels")
     few_setting, few = ",labels=1000,epochs=10", {"task__train_examples": 1000, "finetune__epochs": 10.0}
     analyses = {

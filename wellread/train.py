@@ -102,9 +102,8 @@ def text_batches(tokenizer, texts: list, targets: torch.Tensor, *, batch_size: i
     lengths = [len(str(t)) for t in texts] if length_buckets else None  # characters: a cheap stand-in for tokens
     while True:
         order = torch.randperm(len(texts), generator=generator).tolist()
-        batches = [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
-        if length_buckets:
-            batches = bucket_by_length(order, lengths, batch_size, generator)
+        batches = bucket_by_length(order, lengths, batch_size, generator) if length_buckets else \
+            [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
         for idx in batches:
             yield encode(tokenizer, [texts[i] for i in idx], max_len).to(device), targets[idx].to(device)
 
