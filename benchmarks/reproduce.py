@@ -20,7 +20,9 @@ from wellread import cache
 from wellread.budget import get_budget
 from wellread.finetune import build_classifier
 from wellread.recipes import METHODS, run, teacher
-from wellread.results import findings, same_shape
+from wellread.results import (ANALYSES_BUDGET, GRID_BUDGET, committed_figures, findings, results_figures, results_frame,
+                              same_shape)
+from wellread.results import pf_lead as lead_frame
 from wellread.sizes import parse_size
 from wellread.speed import latency_ms
 
@@ -132,7 +134,6 @@ def teacher_row(budget: str) -> dict:
 
 def main_grid(rows, budget: str):
     """The methods x sizes part of the rows at one budget (students, truncated teachers, the teacher), typed."""
-    from wellread.results import results_frame
     df = results_frame([r for r in rows if r["budget"] == budget])
     return df[df["analysis"].isin(["default", "layers"])] if len(df) else df
 
@@ -229,7 +230,6 @@ def summary(rows, budget: str) -> str:
 
 def pf_lead(rows, budget: str) -> str:
     """A markdown table of PF's lead over basic training in every setting where both ran (the pre-training effect)."""
-    from wellread.results import pf_lead as lead_frame
     lead = lead_frame([r for r in rows if r["budget"] == budget])
     if lead.empty:
         return ""
@@ -312,16 +312,22 @@ def main(argv=None) -> int:
     print(summary(rows, args.budget))
     print("\nPre-training's effect: PF against basic training, mean over seeds")
     print(pf_lead(rows, args.budget))
-    print("\nSame shape: a random start against MiniLM's pre-trained layers")
-    print(same_shape_summary(rows, args.budget))
-    for finding in findings(rows, args.budget).values():
+    # the main grid's budget reads the committed analyses where the notebooks do; any other budget reads its own
+    analyses_budget = ANALYSES_BUDGET if args.budget == GRID_BUDGET else args.budget
+    print(f"\nSame shape ({analyses_budget} budget): a random start against MiniLM's pre-trained layers")
+    print(same_shape_summary(rows, analyses_budget))
+    for finding in findings(rows, args.budget, analyses_budget).values():
         print("\n" + finding.text())
-    from wellread.results import GRID_BUDGET, results_figures
-    # one budget per figure; the grid budget's figures are the README's, another budget's carry its name
-    prefix = "" if args.budget == GRID_BUDGET else f"{args.budget}-"
-    for name, figure in results_figures([r for r in rows if r["budget"] == args.budget]).items():
-        figure.write_html(args.out.parent / f"{prefix}{name}.html", include_plotlyjs="cdn")
-    write_static_figure(rows, args.budget, args.out.parent / f"{prefix}methods.svg")
+    # the README's figures (the main grid at GRID_BUDGET, the analyses at ANALYSES_BUDGET); one budget per figure
+    readme_figures = committed_figures(rows)
+    for name, figure in readme_figures.items():
+        figure.write_html(args.out.parent / f"{name}.html", include_plotlyjs="cdn")
+    if "methods" in readme_figures:
+        write_static_figure(rows, GRID_BUDGET, args.out.parent / "methods.svg")
+    if args.budget not in (GRID_BUDGET, ANALYSES_BUDGET):  # another budget's figures carry its name
+        for name, figure in results_figures([r for r in rows if r["budget"] == args.budget]).items():
+            figure.write_html(args.out.parent / f"{args.budget}-{name}.html", include_plotlyjs="cdn")
+        write_static_figure(rows, args.budget, args.out.parent / f"{args.budget}-methods.svg")
     return 0
 
 

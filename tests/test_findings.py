@@ -23,7 +23,9 @@ def _row(size, method, seed, test, val=None, setting="default", pretrained="none
 
 
 def _grid():
-    rows = [_row("L6/H384", "teacher", 0, 0.81, pretrained="minilm")]
+    """The main grid at GRID_BUDGET; the teacher and the same-shape students at ANALYSES_BUDGET, as committed."""
+    later = results.ANALYSES_BUDGET
+    rows = [_row("L6/H384", "teacher", 0, 0.81, pretrained="minilm", budget=later)]
     for seed, jitter in enumerate((0.0, 0.004, -0.004)):
         rows += [_row("L2/H128", "basic", seed, 0.75 + jitter), _row("L2/H128", "pf", seed, 0.75 - jitter, pretrained="classroom"),
                  _row("L2/H128", "d", seed, 0.76 + jitter), _row("L2/H128", "pd", seed, 0.76 + jitter, pretrained="classroom")]
@@ -31,9 +33,10 @@ def _grid():
     for method, start, good, bad in (("basic", "none", 0.74, 0.55), ("pf", "minilm", 0.80, 0.79),
                                      ("d", "none", 0.75, 0.70), ("pd", "minilm", 0.805, 0.80)):
         best, other = (1e-4, 3e-4) if method != "basic" else (3e-4, 1e-4)
-        rows.append(_row("L4/H384", method, 0, bad, setting=f"same_shape,lr={other:g}", pretrained=start))
+        rows.append(_row("L4/H384", method, 0, bad, setting=f"same_shape,lr={other:g}", pretrained=start, budget=later))
         for seed, jitter in enumerate((0.0, 0.003, -0.003)):
-            rows.append(_row("L4/H384", method, seed, good + jitter, setting=f"same_shape,lr={best:g}", pretrained=start))
+            rows.append(_row("L4/H384", method, seed, good + jitter, setting=f"same_shape,lr={best:g}", pretrained=start,
+                             budget=later))
     return pd.DataFrame(rows)
 
 
@@ -55,19 +58,34 @@ def test_same_shape_rows_take_each_methods_rate_from_seed_0_validation():
     assert table.loc["basic", "lr"] == 3e-4 and table.loc["pf", "lr"] == 1e-4
     assert (table["seeds"] == 3).all()
     assert table.loc["pf", "test_acc"] == pytest.approx(0.80) and table.loc["pf", "pretrained"] == "minilm"
-    summary = reproduce.same_shape_summary(_grid().to_dict("records"), results.GRID_BUDGET)
+    summary = reproduce.same_shape_summary(_grid().to_dict("records"), results.ANALYSES_BUDGET)
     assert "| L4/H384 | pf | minilm | 0.0001 | 3 | 0.800 ± 0.003 | 0.800 | -1.0 |" in summary
 
 
 def test_a_tie_on_validation_keeps_the_smaller_rate():
-    rows = [_row("L2/H384", "pd", 0, 0.79, val=0.806, setting="same_shape,lr=0.0003", pretrained="minilm"),
-            _row("L2/H384", "pd", 0, 0.78, val=0.806, setting="same_shape,lr=0.0001", pretrained="minilm")]
+    rows = [_row("L2/H384", "pd", 0, 0.79, val=0.806, setting="same_shape,lr=0.0003", pretrained="minilm",
+                 budget=results.ANALYSES_BUDGET),
+            _row("L2/H384", "pd", 0, 0.78, val=0.806, setting="same_shape,lr=0.0001", pretrained="minilm",
+                 budget=results.ANALYSES_BUDGET)]
     assert results.same_shape(rows)["lr"].tolist() == [1e-4]
 
 
 def test_findings_name_the_budgets_own_transfer_set():
-    assert "on 40k unlabeled texts" in results.findings(_grid())["pd_vs_pf"].why
-    assert "on all unlabeled texts" in results.findings(_grid(), "gpu")["pd_vs_pf"].why  # the gpu budget: whole set
+    found = results.findings(_grid())
+    assert "on 40k unlabeled texts" in found["pd_vs_pf"].why  # the same-shape students: classroom-v1's 40k
+    assert "through 20k transfer texts" in found["distillation"].why  # the main grid: the classroom budget's 20k
+    assert "on all unlabeled texts" in results.findings(_grid(), "gpu", "gpu")["pd_vs_pf"].why  # gpu: the whole set
+
+
+def test_each_finding_names_the_budget_it_read():
+    found = results.findings(_grid())
+    grid, later = results.GRID_BUDGET, results.ANALYSES_BUDGET
+    assert {c.budget for c in found["pd_classroom"].comparisons} == {grid}
+    assert {c.budget for c in found["pd_well_read"].comparisons} == {later}
+    mixed = found["distillation"].text()  # the main grid's students and the same-shape ones
+    assert f"You see in the committed grid at the {grid} and {later} budgets" in mixed
+    assert f"L2/H128: d " in mixed and mixed.count(f"[{grid}]") == 1 and mixed.count(f"[{later}]") == 1
+    assert f"at the {later} budget (not measured" in found["domain"].text()  # where it looked
 
 
 def test_findings_follow_the_numbers():
@@ -78,7 +96,7 @@ def test_findings_follow_the_numbers():
     assert found["pd_vs_pf"].shown is False  # half a point
     assert found["domain"].comparisons == [] and "not measured" in found["domain"].text()
     text = found["pretraining_well_read"].text()
-    assert text.startswith("The paper found:") and f"You see in the committed grid at the {results.GRID_BUDGET} budget (shown)" in text and "Why it shows here:" in text
+    assert text.startswith("The paper found:") and f"You see in the committed grid at the {results.ANALYSES_BUDGET} budget (shown)" in text and "Why it shows here:" in text
     assert "Why they differ:" in found["pretraining"].text()
 
 
@@ -151,7 +169,8 @@ def test_the_committed_grid_is_read_honestly():
     found = results.findings(grid)
     for finding in found.values():
         seen = finding.text().split("\n")[1]
-        assert seen.startswith(f"You see in the committed grid at the {results.GRID_BUDGET} budget (")
+        assert re.match(r"You see in the committed grid at the [\w-]+( and [\w-]+ budgets| budget) \(", seen), seen
+        assert {c.budget for c in finding.comparisons} <= {results.GRID_BUDGET, results.ANALYSES_BUDGET}
         if finding.shown is False:
             assert "(not shown)" in seen
         for c in finding.comparisons:

@@ -51,7 +51,7 @@ def test_a_smoke_grid_writes_rows_with_the_teacher_then_resumes(tmp_path, capsys
     rows = list(csv.DictReader(out.open()))
     assert [(r["method"], r["size"]) for r in rows] == [("teacher", "L6/H384"), ("basic", "L2/H128")]
     assert all(0.0 <= float(r["test_acc"]) <= 1.0 and r["budget"] == "smoke" and r["date"] for r in rows)
-    assert (tmp_path / "smoke-methods.html").exists()
+    assert (tmp_path / "smoke-methods.html").exists() and not (tmp_path / "methods.html").exists()  # not the README's
     capsys.readouterr()
     assert reproduce.main(argv) == 0  # everything is in the CSV already: nothing runs, nothing is added
     assert "basic" not in capsys.readouterr().out.split("grid done")[0]

@@ -14,9 +14,11 @@ from .budget import get_budget
 from .sizes import VOCAB_SIZE, parse_size
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-# The budget the committed grid's analyses and findings ran at (budget.BUDGETS says what it is). The classroom
-# budget's own rows join the grid as they are re-run; the findings move to it once its grid is whole.
-GRID_BUDGET = "classroom-v1"
+# The budgets the committed results ran at (budget.BUDGETS says what each is). The main grid (methods x sizes x seeds)
+# was re-run when the classroom budget was cut for a 20-minute tour; the analyses and the same-shape study (hours of
+# CPU each) ran at the budget before, classroom-v1, and were not: each finding names the budget it read.
+GRID_BUDGET = "classroom"
+ANALYSES_BUDGET = "classroom-v1"
 
 
 def paper_results() -> pd.DataFrame:
@@ -97,7 +99,7 @@ def _reference_points(df, part, key):
     for variant, setting in settings.items():
         ref = df[df["size"].isin(set(part["size"])) & df["method"].isin(methods) & (df["setting"] == setting)].copy()
         ref["analysis"], ref["variant"] = key, variant
-        budgets = ref["budget"] if "budget" in ref else [GRID_BUDGET] * len(ref)
+        budgets = ref["budget"] if "budget" in ref else [ANALYSES_BUDGET] * len(ref)
         ref["x"] = [0 if key == "pretrain_steps" and m == "basic" else default_x[key](b)
                     for m, b in zip(ref["method"], budgets)]
         if key == "pretrain_steps":
@@ -133,13 +135,24 @@ def results_figures(rows, metric: str = "test_acc", source: str = "") -> dict:
 SPLIT_NOISE = 0.012
 
 
-def same_shape(rows, budget: str = GRID_BUDGET) -> pd.DataFrame:
+def committed_figures(rows, metric: str = "test_acc") -> dict:
+    """The README's figures: the methods from the main grid at GRID_BUDGET, each analysis at ANALYSES_BUDGET."""
+    df = results_frame(rows)
+    if df.empty:
+        return {}
+    methods = results_figures(df[df["budget"] == GRID_BUDGET], metric, source=f"committed grid, {GRID_BUDGET} budget")
+    analyses = results_figures(df[df["budget"] == ANALYSES_BUDGET], metric,
+                               source=f"committed grid, {ANALYSES_BUDGET} budget")
+    return {**{k: v for k, v in methods.items() if k == "methods"}, **{k: v for k, v in analyses.items() if k != "methods"}}
+
+
+def same_shape(rows, budget: str = ANALYSES_BUDGET) -> pd.DataFrame:
     """The same-shape rows (reproduce.py --same-shapes): per shape and method, the rate chosen on seed-0 validation
     and that rate's runs over seeds: pretrained, lr, seeds, test mean and sd, val mean, latency."""
+    columns = ["size", "method", "pretrained", "lr", "seeds", "test_acc", "test_sd", "val_acc", "latency_ms", "params"]
     df = results_frame(rows)
     if df.empty or "same_shape" not in set(df["analysis"]):
-        return pd.DataFrame(columns=["size", "method", "pretrained", "lr", "seeds", "test_acc", "test_sd", "val_acc",
-                                     "latency_ms", "params"])
+        return pd.DataFrame(columns=columns)
     df = df[(df["analysis"] == "same_shape") & (df["budget"] == budget)].copy()
     df["lr"] = pd.to_numeric(df["variant"].str.removeprefix("lr="), errors="coerce")
     out = []
@@ -152,7 +165,7 @@ def same_shape(rows, budget: str = GRID_BUDGET) -> pd.DataFrame:
                     "test_sd": runs["test_acc"].std() if len(runs) > 1 else float("nan"),
                     "val_acc": runs["val_acc"].mean(), "latency_ms": runs["latency_ms"].mean(),
                     "params": runs["params"].iloc[0]})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=columns)
 
 
 @dataclass
@@ -166,6 +179,7 @@ class Comparison:
     seeds: tuple  # (a's, b's)
     noise: float  # two standard errors of the difference (over seeds; the split's noise for a single run)
     within: float | None = None  # set: the question is "is a at most this far below b?" (e.g. near the teacher)
+    budget: str = ""  # the budget both ran at
 
     @property
     def gap(self) -> float:
@@ -184,16 +198,16 @@ class Comparison:
         else:
             verdict = "ahead, more than noise" if self.shown else ("behind" if self.gap <= -max(0.01, self.noise)
                                                                  else "within noise")
-        return (f"{self.size}: {self.a} {self.a_acc:.3f} vs {self.b} {self.b_acc:.3f} ({100 * self.gap:+.1f} points, "
+        return (f"{self.size}: {self.a} {self.a_acc:.3f} vs {self.b} {self.b_acc:.3f} ({100 * self.gap:+.2f} points, "
                 f"noise ±{100 * self.noise:.1f}; seeds {self.seeds[0]}/{self.seeds[1]}): {verdict}")
 
 
-def _compare(size, a, b, within=None) -> Comparison:
+def _compare(size, a, b, within=None, budget="") -> Comparison:
     """Compare two sets of test accuracies (pandas Series over seeds, named by method)."""
     def variance(g):
         return g.var() if len(g) > 1 else SPLIT_NOISE ** 2
     noise = 2 * math.sqrt(variance(a) / len(a) + variance(b) / len(b))
-    return Comparison(size, a.name, b.name, float(a.mean()), float(b.mean()), (len(a), len(b)), noise, within)
+    return Comparison(size, a.name, b.name, float(a.mean()), float(b.mean()), (len(a), len(b)), noise, within, budget)
 
 
 @dataclass
@@ -203,7 +217,7 @@ class Finding:
     paper: str
     why: str
     comparisons: list = field(default_factory=list)
-    budget: str = ""  # the budget the compared runs ran at
+    budget: str = ""  # the budget the finding reads (a comparison may name another)
 
     @property
     def shown(self) -> bool | None:
@@ -214,9 +228,10 @@ class Finding:
     def text(self) -> str:
         seen = ("not measured in the committed grid" if not self.comparisons else
                 {True: "shown", False: "not shown", None: "shown for some students only"}[self.shown])
-        source = f" in the committed grid at the {self.budget} budget" if self.budget else ""
+        budgets = list(dict.fromkeys(c.budget for c in self.comparisons if c.budget)) or [self.budget] * bool(self.budget)
+        source = f" in the committed grid at the {' and '.join(budgets)} budget{'s' * (len(budgets) > 1)}" if budgets else ""
         lines = [f"The paper found: {self.paper}", f"You see{source} ({seen}):"]
-        lines += [f"  {c.text()}" for c in self.comparisons]
+        lines += [f"  {c.text()}" + (f" [{c.budget}]" if len(budgets) > 1 else "") for c in self.comparisons]
         lines.append(f"{'Why it shows here' if self.shown else 'Why they differ'}: {self.why}")
         return "\n".join(lines)
 
@@ -240,52 +255,62 @@ def _runs(df, size, method, setting="default", name=None):
     return g["test_acc"].rename(name or method)
 
 
-def findings(rows, budget: str = GRID_BUDGET) -> dict[str, Finding]:
-    """The paper's findings that the kit can test, each with the committed grid's comparisons (see Comparison)."""
+def _grid_sizes(df) -> list[str]:
+    """The students of the main grid (those with basic training), smallest first."""
+    basic = df[(df["analysis"] == "default") & (df["method"] == "basic")]
+    return sorted(set(basic["size"]), key=lambda s: parse_size(s, off_grid=True).mlm_params)
+
+
+def _transfer(budget) -> str:
+    """The budget's transfer set in words: "20k", or "all" (the gpu and paper budgets use the whole set)."""
+    return f"{budget.logits.transfer_examples // 1000}k" if budget.logits.transfer_examples else "all"
+
+
+def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BUDGET) -> dict[str, Finding]:
+    """The paper's findings that the kit can test, each with the committed grid's comparisons (see Comparison): the
+    methods compared on the main grid at `budget`, the analyses and same-shape students at `analyses_budget`."""
     df = results_frame(rows)
     if df.empty:
         return {}
-    df = df[df["budget"] == budget]
-    grid_sizes = sorted({s for s in df.loc[df["analysis"] == "default", "size"]
-                         if not df[(df["size"] == s) & (df["analysis"] == "default") & (df["method"] == "basic")].empty},
-                        key=lambda s: parse_size(s, off_grid=True).mlm_params)
-    shapes = same_shape(df, budget)
+    grid, analyses = df[df["budget"] == budget], df[df["budget"] == analyses_budget]
+    shapes = same_shape(analyses, analyses_budget)
     chosen = {(r["size"], r["method"]): f"same_shape,lr={r['lr']:g}" for _, r in shapes.iterrows()}
 
     def classroom(a, b):
         out = []
-        for size in grid_sizes:
-            ra, rb = _runs(df, size, a), _runs(df, size, b)
+        for size in _grid_sizes(grid):
+            ra, rb = _runs(grid, size, a), _runs(grid, size, b)
             if len(ra) and len(rb):
-                out.append(_compare(size, ra, rb))
+                out.append(_compare(size, ra, rb, budget=budget))
         return out
 
     def well_read(a, b):
         out = []
         for size in dict.fromkeys(shapes["size"]):
             if (size, a) in chosen and (size, b) in chosen:
-                out.append(_compare(size, _runs(df, size, a, chosen[size, a]), _runs(df, size, b, chosen[size, b])))
+                out.append(_compare(size, _runs(analyses, size, a, chosen[size, a]),
+                                    _runs(analyses, size, b, chosen[size, b]), budget=analyses_budget))
         return out
 
-    teacher = df.loc[df["method"] == "teacher", "test_acc"].rename("teacher")
+    teacher = analyses.loc[analyses["method"] == "teacher", "test_acc"].rename("teacher")  # the same-shape PD's teacher
     near_teacher = []
     for size in dict.fromkeys(shapes["size"]):
         if (size, "pd") in chosen and len(teacher):
-            near_teacher.append(_compare(size, _runs(df, size, "pd", chosen[size, "pd"]), teacher, within=0.01))
+            near_teacher.append(_compare(size, _runs(analyses, size, "pd", chosen[size, "pd"]), teacher, within=0.01,
+                                         budget=analyses_budget))
 
     def settings(method, a: str, b: str, names: tuple):
         """One method at two settings of an analysis (e.g. 40k vs 5k transfer texts) for each size that ran both."""
         out = []
-        for size in grid_sizes:
-            ra = _runs(df, size, method, a, f"{method} {names[0]}")
-            rb = _runs(df, size, method, b, f"{method} {names[1]}")
+        for size in _grid_sizes(analyses):
+            ra = _runs(analyses, size, method, a, f"{method} {names[0]}")
+            rb = _runs(analyses, size, method, b, f"{method} {names[1]}")
             if len(ra) and len(rb):
-                out.append(_compare(size, ra, rb))
+                out.append(_compare(size, ra, rb, budget=analyses_budget))
         return out
 
-    b = get_budget(budget)
-    # the why-texts name this budget's own sizes (the gpu and paper budgets use the whole transfer set)
-    transfer = f"{b.logits.transfer_examples // 1000}k" if b.logits.transfer_examples else "all"
+    b, ab = get_budget(budget), get_budget(analyses_budget)
+    transfer, analyses_transfer = _transfer(b), _transfer(ab)
     found = {
         "transfer_size": Finding("transfer_size", "distillation learns from the texts the teacher labels, and the paper studies how "
                                  "many D and PD need "
@@ -295,19 +320,20 @@ def findings(rows, budget: str = GRID_BUDGET) -> dict[str, Finding]:
                                  "5,000 texts against the budget's full set, one seed for the smaller set; the "
                                  "teacher labels every text, so the gain is bounded by the teacher's own accuracy.",
                                  [c for m in ("d", "pd") for c in settings(m, "default", "transfer=5000",
-                                                                         (transfer, "5k"))]),
+                                                                         (analyses_transfer, "5k"))],
+                                 analyses_budget),
         "domain": Finding("domain", "the paper also studies how close the transfer text must be to the task (its analysis of "
                           f"the unlabeled task data, {PAPER}): text from the task's own domain carries the task's "
                           "signal best.", "movie text holds opinions about films like the task's reviews; WordNet "
                           "glosses are definitions with no opinions: the teacher's soft labels on them say little "
                           "about sentiment.",
                           [c for m in ("d", "pd") for c in settings(m, "domain=movie", "domain=glosses",
-                                                                  ("movie", "glosses"))]),
+                                                                  ("movie", "glosses"))], analyses_budget),
         "pretraining": Finding("pretraining", f"pre-training still matters for compact models: pre-trained and then "
                                f"fine-tuned (PF), they beat the same models trained from scratch ({PAPER}, abstract; "
                                "its comparisons across the 24 sizes).",
                                why_reading(b),
-                               classroom("pf", "basic")),
+                               classroom("pf", "basic"), budget),
         "pretraining_well_read": Finding("pretraining_well_read", f"pre-training matters for compact models "
                                          f"({PAPER}, abstract), pre-trained at scale as the paper's were; here the "
                                          "pre-training is MiniLM's: PF from its bottom layers against basic training "
@@ -315,34 +341,34 @@ def findings(rows, budget: str = GRID_BUDGET) -> dict[str, Finding]:
                                          "these students differ only in their start: random, or layers pre-trained "
                                          "(and distilled) at scale by MiniLM's authors; reading at scale is what the "
                                          "classroom pre-training lacks.",
-                                         well_read("pf", "basic")),
+                                         well_read("pf", "basic"), analyses_budget),
         "distillation": Finding("distillation", f"distilling a fine-tuned teacher's soft labels on unlabeled task text "
                                 f"(D) helps a compact student trained from scratch; yet a random start keeps it from "
                                 f"using the teacher fully ({PAPER}, abstract of v1).",
                                 f"distillation needs no reading: it gets the teacher's knowledge through {transfer} "
                                 "transfer texts, so it can show even at the classroom budget when basic training is weak (the "
                                 "same-shape students, both from a random start, are compared too).",
-                                classroom("d", "basic") + well_read("d", "basic")),
+                                classroom("d", "basic") + well_read("d", "basic"), budget),
         "pd_classroom": Finding("pd_classroom", f"Pre-trained Distillation (PD) beats distillation from a random start "
                                 f"(D); pre-training and distillation have a compound effect, even on the same data "
-                                f"({PAPER}, abstract).", why_reading(b), classroom("pd", "d")),
+                                f"({PAPER}, abstract).", why_reading(b), classroom("pd", "d"), budget),
         "pd_well_read": Finding("pd_well_read", f"PD beats D: pre-training and distillation compound ({PAPER}, "
                                 "abstract); here the pre-training is MiniLM's, done at scale: PD from its bottom layers "
                                 "against D of the same shape.", "the same recipe and the same "
-                                "transfer texts; only the start differs: random, or layers that read at scale.", well_read("pd", "d")),
+                                "transfer texts; only the start differs: random, or layers that read at scale.",
+                                well_read("pd", "d"), analyses_budget),
         "pd_vs_pf": Finding("pd_vs_pf", f"PD brings further improvements over pre-training and fine-tuning (PF) "
                             f"({PAPER}, abstract).", "both start from MiniLM's layers here. PD learns to copy the "
-                            f"teacher on {transfer} unlabeled texts, so the teacher's own accuracy caps it; the teacher "
-                            f"is fine-tuned for {b.teacher.epochs:g} epoch(s), and PF's {b.finetune.epochs:g} epochs on "
-                            "the labels take the same layers about as far.", well_read("pd", "pf")),
+                            f"teacher on {analyses_transfer} unlabeled texts, so the teacher's own accuracy caps it; the "
+                            f"teacher is fine-tuned for {ab.teacher.epochs:g} epoch(s), and PF's {ab.finetune.epochs:g} "
+                            "epochs on the labels take the same layers about as far.", well_read("pd", "pf"),
+                            analyses_budget),
         "pd_near_teacher": Finding("pd_near_teacher", "a pre-trained distilled student can come close to its teacher at "
                                    "a fraction of the cost (the paper's size-reduction and speed-up results).",
                                    "the teacher is MiniLM with all 6 layers fine-tuned on the labels; a student with "
-                                   f"fewer of the same layers, distilled on {transfer} texts, keeps most of what it knows.",
-                                   near_teacher),
+                                   f"fewer of the same layers, distilled on {analyses_transfer} texts, keeps most of what "
+                                   "it knows.", near_teacher, analyses_budget),
     }
-    for finding in found.values():
-        finding.budget = budget
     return found
 
 
@@ -350,7 +376,7 @@ RECIPES = {"basic": "fine-tuned on the labels", "pf": "fine-tuned on the labels"
            "d": "distilled from the teacher", "pd": "distilled from the teacher"}
 
 
-def starts_frame(mine, rows=None, budget: str = GRID_BUDGET) -> pd.DataFrame:
+def starts_frame(mine, rows=None, budget: str = ANALYSES_BUDGET) -> pd.DataFrame:
     """Where each student started (none, classroom, minilm, google) and how it was trained, side by side: your runs
     (`mine`, rows of Result.row()) and the committed grid's same-shape rows. One row per (start, size, recipe)."""
     out = []
