@@ -228,7 +228,9 @@ class Finding:
     def text(self) -> str:
         seen = ("not measured in the committed grid" if not self.comparisons else
                 {True: "shown", False: "not shown", None: "shown for some students only"}[self.shown])
-        budgets = list(dict.fromkeys(c.budget for c in self.comparisons if c.budget)) or [self.budget] * bool(self.budget)
+        budgets = list(dict.fromkeys(c.budget for c in self.comparisons if c.budget))
+        if not budgets and self.budget:
+            budgets = [self.budget]  # nothing measured: say where it looked
         source = f" in the committed grid at the {' and '.join(budgets)} budget{'s' * (len(budgets) > 1)}" if budgets else ""
         lines = [f"The paper found: {self.paper}", f"You see{source} ({seen}):"]
         lines += [f"  {c.text()}" + (f" [{c.budget}]" if len(budgets) > 1 else "") for c in self.comparisons]
@@ -346,7 +348,9 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
                                 f"(D) helps a compact student trained from scratch; yet a random start keeps it from "
                                 f"using the teacher fully ({PAPER}, abstract of v1).",
                                 f"distillation needs no reading: it gets the teacher's knowledge through {transfer} "
-                                "transfer texts, so it can show even at the classroom budget when basic training is weak (the "
+                                "transfer texts" + (f" ({analyses_transfer} for the same-shape students)"
+                                                    if analyses_transfer != transfer else "") +
+                                ", so it can show even at the classroom budget when basic training is weak (the "
                                 "same-shape students, both from a random start, are compared too).",
                                 classroom("d", "basic") + well_read("d", "basic"), budget),
         "pd_classroom": Finding("pd_classroom", f"Pre-trained Distillation (PD) beats distillation from a random start "
