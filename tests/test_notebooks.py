@@ -178,6 +178,9 @@ def test_04_pretrained_distillation(executed):
         _acc(m["test_acc"]), _acc(m["val_acc"])
         assert m["latency_ms"] > 0 and m["params"] > 0 and m["seeds"] == 1
     assert n["teacher_latency_ms"] > 0 and n["exercise_reference_ok"] is True and n["exercise_mine_ok"] is False
+    grid = results.results_grid()
+    if grid is not None and len(results.same_shape(grid)):  # the committed students that did read stand beside yours
+        assert {"your runs", "committed grid"} <= {s["source"] for s in n["starts"]}
 
 
 @pytestmark_exec
