@@ -84,7 +84,7 @@ def test_each_finding_names_the_budget_it_read():
     assert {c.budget for c in found["pd_well_read"].comparisons} == {later}
     mixed = found["distillation"].text()  # the main grid's students and the same-shape ones
     assert f"You see in the committed grid at the {grid} and {later} budgets" in mixed
-    assert f"L2/H128: d " in mixed and mixed.count(f"[{grid}]") == 1 and mixed.count(f"[{later}]") == 1
+    assert "L2/H128: d " in mixed and mixed.count(f"[{grid}]") == 1 and mixed.count(f"[{later}]") == 1
     assert f"at the {later} budget (not measured" in found["domain"].text()  # where it looked
 
 
