@@ -232,3 +232,23 @@ def test_an_unreadable_checkpoint_is_discarded_and_the_stage_starts_over(toy):
     with pytest.warns(UserWarning, match="unreadable"):
         path = pretrain.pretrain(config, quiet=True)
     assert cache.metrics(path)["steps"] == 4 and not partial.exists()
+
+
+def test_snapshots_of_a_long_run_equal_short_runs_on_its_schedule(toy, tmp_path, monkeypatch):
+    long = small(steps=12, schedule_steps=12)
+    pretrain.pretrain(long, snapshots=(4, 8), quiet=True)
+    snapshot = cache.runs_dir() / "pretrain" / cache.config_key(replace(long, steps=4, precision=resolve("auto")))
+    assert (snapshot / "stage.json").exists()
+    assert cache.metrics(snapshot)["tokens_seen"] == 4 * 8 * 32 and cache.metrics(snapshot)["steps"] == 4
+    monkeypatch.setenv("WELLREAD_RUNS", str(tmp_path / "alone"))
+    alone = pretrain.pretrain(replace(long, steps=4), quiet=True)  # the same config, built on its own
+    assert alone.name == snapshot.name
+    a, b = load_file(snapshot / "model.safetensors"), load_file(alone / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # a schedule as long as the run is the plain run: one key
+    assert pretrain.pretrain(replace(long, schedule_steps=None), quiet=True).name == \
+        cache.config_key(replace(long, schedule_steps=None, precision=resolve("auto")))
+    with pytest.raises(ValueError, match="schedule_steps"):
+        small(steps=12, schedule_steps=6)
+    with pytest.raises(ValueError, match="snapshots"):
+        pretrain.pretrain(long, snapshots=(12,), quiet=True)

@@ -25,6 +25,7 @@ CORPORA = ("general", "movie", "mixed")
 class PretrainConfig:
     size: str = "tiny"             # anything parse_size reads; stored as "L2/H128" so spellings share a cache key
     steps: int = 1500
+    schedule_steps: int | None = None  # the learning-rate schedule's length (None: steps); longer: a snapshot of a longer run
     batch_size: int = 32
     block_size: int = 128
     lr: float = 1e-3
@@ -44,6 +45,8 @@ class PretrainConfig:
         object.__setattr__(self, "size", parse_size(self.size).short)
         for name in ("steps", "batch_size", "eval_blocks", "eval_every"):
             _positive_int(self, name)
+        if self.schedule_steps is not None:
+            _positive_int(self, "schedule_steps", minimum=self.steps)
         if not isinstance(self.block_size, int) or self.block_size < 8:
             raise ValueError(f"pretrain block_size={self.block_size!r}: use an integer >= 8 (tokens per block)")
         if self.vocab_size is not None:
@@ -272,14 +275,23 @@ def masked_batches(blocks: torch.Tensor, tokenizer, batch_size: int, mask_prob: 
         yield x.to(device), y.to(device)
 
 
-def pretrain(config: PretrainConfig, *, force=False, quiet=False, on_eval=None, checkpoint_every=200) -> Path:
+def pretrain(config: PretrainConfig, *, force=False, quiet=False, on_eval=None, checkpoint_every=200,
+             snapshots=()) -> Path:
     """Pre-train a student with masked LM; returns runs/pretrain/<key>/ (a BertForMaskedLM + tokenizer).
 
     `on_eval(step, train_loss, heldout_loss)` is called at each evaluation (for live plots). An
-    interrupted run resumes from its last checkpoint when called again with the same config.
+    interrupted run resumes from its last checkpoint when called again with the same config. At each step in
+    `snapshots` the student so far is saved as the artifact of `replace(config, steps=step)` on this run's
+    schedule: the same weights a run of that config alone would reach, so a reading curve costs one run.
     """
     config = replace(config, precision=resolve(config.precision))  # the key says which precision ran
-    return stage("pretrain", config, lambda work: _run(config, work, quiet, on_eval, checkpoint_every), force=force)
+    if config.schedule_steps == config.steps:
+        config = replace(config, schedule_steps=None)  # one key for one schedule
+    bad = [s for s in snapshots if not isinstance(s, int) or not 1 <= s < config.steps]
+    if bad:
+        raise ValueError(f"snapshots {bad}: use step counts between 1 and steps - 1 ({config.steps - 1})")
+    return stage("pretrain", config, lambda work: _run(config, work, quiet, on_eval, checkpoint_every,
+                                                       sorted(set(snapshots))), force=force)
 
 
 def _load_checkpoint(path: Path):
@@ -293,7 +305,7 @@ def _load_checkpoint(path: Path):
         return None
 
 
-def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_every: int) -> dict:
+def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_every: int, snapshots: list) -> dict:
     # Data: tokenize once (cached), hold out evenly spaced blocks, mask the held-out set once.
     tokenizer = get_tokenizer(config.vocab_size, config.corpus)
     blocks = tokenize_corpus(config.corpus, tokenizer, config.block_size, config.source)
@@ -303,8 +315,9 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
 
     gen = seed_everything(config.seed)  # seeds the init and dropout; `gen` drives batches and masking
     student = build_model(config.size, len(tokenizer))
+    schedule = config.schedule_steps or config.steps
     acc, model, optimizer, scheduler = train.setup(
-        MaskedOnlyLM(student), config.steps, lr=config.lr, weight_decay=config.weight_decay,
+        MaskedOnlyLM(student), schedule, lr=config.lr, weight_decay=config.weight_decay,
         warmup_frac=config.warmup_frac, precision=config.precision, **ADAM)
     if config.compile:
         # Compile only the encoder: its shapes are fixed ([B, T]); the head sees a different number of
@@ -334,6 +347,21 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
 
     started = time.time() - state["train_s"]
 
+    def summary() -> dict:
+        return {"heldout_loss": state["eval_curve"][-1]["heldout_loss"], "unigram_entropy": round(baseline, 4),
+                "curve": state["curve"], "eval_curve": state["eval_curve"], "tokens_seen": state["tokens_seen"],
+                "train_tokens": int(train_blocks.numel()), "params": train.count_params(student),
+                "steps": state["step"], "train_s": round(state["train_s"], 2), "wall_s": round(state["train_s"], 2),
+                "passes": round(state["tokens_seen"] / train_blocks.numel(), 2),
+                "tokens_per_s": round(state["tokens_seen"] / max(state["train_s"], 1e-9), 1)}
+
+    def save_snapshot(step):
+        def build(folder: Path) -> dict:
+            student.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+            return summary()
+        stage("pretrain", replace(config, steps=step, schedule_steps=schedule), build)
+
     def after_step(step, loss, bar):
         state["step"] = step
         state["tokens_seen"] += config.batch_size * config.block_size
@@ -341,12 +369,14 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
         if step % 10 == 0 or step == config.steps:
             state["curve"].append({"step": step, "loss": round(smooth, 4)})
         bar.set_postfix(loss=f"{smooth:.3f}")
-        evaluated = step % config.eval_every == 0 or step == config.steps
+        evaluated = step % config.eval_every == 0 or step == config.steps or step in snapshots
         if evaluated:
             held = heldout_loss(student, eval_blocks, tokenizer, config.mask_prob, precision=config.precision)
             state["eval_curve"].append({"step": step, "heldout_loss": round(held, 4)})
             bar.set_postfix(loss=f"{smooth:.3f}", heldout=f"{held:.3f}")
         state["train_s"] = time.time() - started
+        if step in snapshots:
+            save_snapshot(step)
         if step % checkpoint_every == 0 or step == config.steps:
             save_checkpoint()
         if on_eval and evaluated:  # after the checkpoint: a notebook may interrupt here and lose nothing
@@ -360,11 +390,7 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
     student.save_pretrained(work)
     tokenizer.save_pretrained(work)
     ckpt.unlink(missing_ok=True)
-    return {"heldout_loss": state["eval_curve"][-1]["heldout_loss"], "unigram_entropy": round(baseline, 4),
-            "curve": state["curve"], "eval_curve": state["eval_curve"], "tokens_seen": state["tokens_seen"],
-            "train_tokens": int(train_blocks.numel()), "params": train.count_params(student),
-            "steps": config.steps, "train_s": round(state["train_s"], 2),
-            "tokens_per_s": round(state["tokens_seen"] / max(state["train_s"], 1e-9), 1)}
+    return summary()
 
 
 # ---------------------------------------------------------------------------------------------------
