@@ -70,11 +70,10 @@ def test_every_method_runs_on_a_three_class_pair_task(pair_task, method):
 
 def test_a_pair_task_refuses_single_text_transfer_and_defaults_to_its_own_pairs(pair_task):
     from wellread.budget import get_budget, with_task
-    from wellread.recipes import default_transfer
     with pytest.raises(ValueError, match="sentence-pair task.*transfer='none'"):
         run("d", "tiny", "smoke", task=pair_task, transfer="movie")
-    assert default_transfer(with_task(get_budget("smoke"), pair_task)) == "none"
-    assert default_transfer(get_budget("smoke")) == "movie"
+    assert with_task(get_budget("smoke"), pair_task).logits.chosen_transfer == "none"
+    assert get_budget("smoke").logits.chosen_transfer == "movie"
 
 
 def test_editing_a_file_makes_a_new_task(tmp_path):

@@ -3,7 +3,8 @@ says only where it differs) plus the task and the precision every stage shares.
 
     get_budget("classroom", pretrain__steps=500, task__train_examples=1000, precision="fp32")
 
-A double underscore reaches into a stage (`<stage>__<field>`; the task's fields: `task__<field>`)."""
+A double underscore reaches into a stage (`<stage>__<field>`; the task's fields: `task__<field>`). Every setting of a
+run is one field here, and overrides are the only way to change it; ALIASES are short names for single fields."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
@@ -17,6 +18,11 @@ from .pretrain import PretrainConfig
 from .teacher import LogitsConfig
 
 STAGES = ("pretrain", "teacher", "logits", "finetune", "truncated", "distill")
+# Short names, each for exactly one field: run("d", temperature=2) is run("d", distill__temperature=2).
+ALIASES = {"temperature": "distill__temperature", "alpha": "distill__alpha", "transfer": "logits__transfer",
+           "transfer_examples": "logits__transfer_examples", "include_train": "logits__include_train",
+           "corpus": "pretrain__corpus", "vocab_size": "pretrain__vocab_size", "layers": "truncated__layers",
+           "teacher_model": "teacher__init"}
 
 
 @dataclass(frozen=True)
@@ -24,17 +30,22 @@ class Budget:
     name: str
     task: Task = field(default_factory=Task)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    teacher: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(epochs=1.0, lr=5e-5))
+    # init: "embedded" (MiniLM-L6-H384 from the offline pack), a model folder or a hub id
+    teacher: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(init="embedded", epochs=1.0, lr=5e-5))
     logits: LogitsConfig = field(default_factory=lambda: LogitsConfig(transfer_examples=20_000))
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)         # basic, PF, and after D/PD
-    # the truncated teacher starts from weights pre-trained at scale: a smaller rate, fewer epochs
+    # the truncated teacher starts from weights pre-trained at scale: a smaller rate, fewer epochs; layers None:
+    # as many as the student has
     truncated: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(epochs=1.0, lr=1e-4))
     distill: DistillConfig = field(default_factory=DistillConfig)
+    finetune_after: bool = False  # D and PD: fine-tune on the labels after distilling (the paper's optional step)
     precision: str = "auto"  # every stage's: "auto" (what this device runs fast), "fp32", "bf16", "fp16"
 
     def __post_init__(self):
         # The task and the precision are set once, here, and handed to every stage that uses them.
         check_precision(self.precision)
+        if not isinstance(self.finetune_after, bool):
+            raise ValueError(f"finetune_after={self.finetune_after!r}: use True or False")
         object.__setattr__(self, "pretrain", replace(self.pretrain, precision=self.precision))
         for stage in ("teacher", "logits", "finetune", "truncated", "distill"):
             object.__setattr__(self, stage, replace(getattr(self, stage), task=self.task, precision=self.precision))
@@ -43,7 +54,8 @@ class Budget:
 BUDGETS = {
     # CI: every stage runs for seconds; numbers are only checked for sanity.
     "smoke": Budget("smoke", task=Task(train_examples=512, eval_examples=256),
-                    pretrain=PretrainConfig(steps=30, batch_size=16), logits=LogitsConfig(transfer_examples=1024),
+                    pretrain=PretrainConfig(steps=30, batch_size=16),
+                    logits=LogitsConfig(transfer_examples=1024),
                     finetune=FinetuneConfig(epochs=1.0)),
     # The default: all stages for one small student on a 2-core laptop CPU, the tour in about 20 minutes. The
     # committed grid shows PF flat from 375 to 3,000 pre-training steps and distillation flat past 20k transfer texts.
@@ -52,7 +64,7 @@ BUDGETS = {
     # length): most committed results ran at it, so it stays, to reproduce them (up to the floating-point path: the
     # fused optimizer and the separately labelled training inputs came later).
     "classroom-v1": Budget("classroom-v1", pretrain=PretrainConfig(steps=1500),
-                           teacher=FinetuneConfig(epochs=1.0, lr=5e-5, length_buckets=False),
+                           teacher=FinetuneConfig(init="embedded", epochs=1.0, lr=5e-5, length_buckets=False),
                            logits=LogitsConfig(transfer_examples=40_000),
                            finetune=FinetuneConfig(length_buckets=False),
                            truncated=FinetuneConfig(epochs=1.0, lr=1e-4, length_buckets=False),
@@ -60,13 +72,13 @@ BUDGETS = {
     # One GPU for about half an hour (Colab's T4 runs it in fp16): ~13x the classroom's pre-training tokens, the
     # whole transfer set and two distillation epochs; offline data, so it runs on any GPU, online or not.
     "gpu": Budget("gpu", pretrain=PretrainConfig(steps=20_000, batch_size=64, lr=5e-4, corpus="mixed", eval_every=1000),
-                  teacher=FinetuneConfig(epochs=2.0, lr=5e-5), logits=LogitsConfig(transfer_examples=None),
+                  teacher=FinetuneConfig(init="embedded", epochs=2.0, lr=5e-5), logits=LogitsConfig(transfer_examples=None),
                   distill=DistillConfig(epochs=2.0)),
     # A GPU with internet: hub data, paper-scale steps (the paper pre-trained for 1M steps).
     "paper": Budget("paper", task=Task(source="hub", max_len=128),
                     pretrain=PretrainConfig(steps=100_000, batch_size=256, lr=1e-4, corpus="wikitext-103-raw-v1",
                                             source="hub"),
-                    teacher=FinetuneConfig(epochs=3.0, lr=2e-5), logits=LogitsConfig(transfer_examples=None),
+                    teacher=FinetuneConfig(init="embedded", epochs=3.0, lr=2e-5), logits=LogitsConfig(transfer_examples=None),
                     finetune=FinetuneConfig(epochs=4.0, lr=1e-4), truncated=FinetuneConfig(epochs=3.0, lr=3e-5),
                     distill=DistillConfig(epochs=4.0, lr=1e-4)),
 }
@@ -80,12 +92,19 @@ def with_task(b: Budget, task) -> Budget:
                                    max_len=b.task.max_len))
 
 
+# The task's identity comes from `task=` (with_task, data.Task.parse); the budget says only how much of it.
+TASK_FIELDS = ("train_examples", "eval_examples", "max_len")
+# Filled in from other fields (a file's content hash), or fixed by the stage's checkpoint: never set by hand.
+DERIVED = {"logits__transfer_fingerprint", "teacher__size"}
+
+
 def override_names() -> list[str]:
-    """Every field `get_budget` can override, spelled as it takes them."""
-    names = ["precision"] + [f"task__{f.name}" for f in fields(Task)]
+    """Every field `get_budget` can override, spelled as it takes them (ALIASES aside)."""
+    names = ["precision", "finetune_after"] + [f"task__{name}" for name in TASK_FIELDS]
     for stage in STAGES:
         config = getattr(BUDGETS["classroom"], stage)
-        names += [f"{stage}__{f.name}" for f in fields(config) if f.name not in ("task", "precision")]
+        names += [f"{stage}__{f.name}" for f in fields(config)
+                  if f.name not in ("task", "precision") and f"{stage}__{f.name}" not in DERIVED]
     return names
 
 
@@ -100,11 +119,16 @@ def get_budget(budget: str | Budget = "classroom", **overrides) -> Budget:
     else:
         raise ValueError(f"unknown budget {budget!r}; valid: {sorted(BUDGETS)}")
     valid = override_names()
+    for alias, name in ALIASES.items():
+        if alias in overrides:
+            if name in overrides:
+                raise ValueError(f"{alias!r} is short for {name!r}: set one of them, not both")
+            overrides[name] = overrides.pop(alias)
     unknown = sorted(set(overrides) - set(valid))
     if unknown:
         hints = [f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
                  for name in unknown for close in [get_close_matches(name.replace("_", "__", 1), valid, n=1)]]
-        raise ValueError(f"unknown budget field(s) {', '.join(hints)}; valid: {valid}")
+        raise ValueError(f"unknown budget field(s) {', '.join(hints)}; valid: {valid}, or a short name: {list(ALIASES)}")
     top, nested = {}, {}
     for key, value in overrides.items():
         part, _, name = key.partition("__")

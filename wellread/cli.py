@@ -87,8 +87,10 @@ def _run(args) -> None:
     if args.task:
         from .data import Task
         task = Task.parse(args.task, **_task_options(args))
+    if args.transfer:
+        overrides["logits__transfer"] = args.transfer
     result = run(args.method, args.student, args.budget, args.seed, quiet=args.quiet, force=args.force, task=task,
-                 transfer=args.transfer, pretrained=args.pretrained, **overrides)
+                 pretrained=args.pretrained, **overrides)
     for key, value in result.row().items():
         print(f"{key:>12}: {value}")
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from . import cache, data, train
 from .device import resolve, seed_everything
 from .finetune import build_classifier, check_init
+from .speed import latency_ms
 from .teacher import load_teacher_logits
 
 
@@ -72,5 +73,7 @@ def distill(config: DistillConfig, *, force: bool = False, quiet: bool = False) 
         train.save_model(model, tokenizer, work)
         return {**train.scores(model, tokenizer, validation, test, max_len=config.task.max_len,
                                precision=config.precision),
-                "transfer_examples": len(transfer), "curve": curve}
+                "transfer_examples": len(transfer), "curve": curve,
+                "latency_ms": latency_ms(model, batch=1, seq_len=config.task.max_len, repeats=20,
+                                         precision=config.precision)}
     return cache.stage("distill", config, build, force=force)

@@ -12,6 +12,7 @@ from . import cache, data, train
 from .device import resolve, seed_everything
 from .network import require_hub
 from .sizes import parse_size
+from .speed import latency_ms
 
 
 @dataclass(frozen=True)
@@ -82,5 +83,7 @@ def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False
         train.save_model(model, tokenizer, work)
         return {**train.scores(model, tokenizer, validation, test, max_len=config.task.max_len,
                                precision=config.precision),
-                "train_examples": len(train_split), "curve": curve}
+                "train_examples": len(train_split), "curve": curve,
+                "latency_ms": latency_ms(model, batch=1, seq_len=config.task.max_len, repeats=20,
+                                         precision=config.precision)}
     return cache.stage("finetune", config, build, force=force)

@@ -11,10 +11,10 @@ from pathlib import Path
 from . import cache, data, estimate
 from .budget import Budget, get_budget, with_task
 from .distill import distill
-from .finetune import build_classifier, check_init, finetune
+from .device import resolve
+from .finetune import check_init, finetune
 from .pretrain import pretrain, wordpiece_dir
 from .sizes import parse_size
-from .speed import latency_ms
 from .teacher import base_teacher, teacher_logits, train_teacher, truncated_encoder
 
 METHODS = {
@@ -48,7 +48,7 @@ class Result:
     latency_ms: float
     wall_s: float                 # the student's own stages (pre-training included), cached or not
     path: str                     # the final model folder
-    precision: str = ""           # what the student's last stage ran with
+    precision: str = ""           # what the student's stages ran with
     curves: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
 
@@ -57,57 +57,59 @@ class Result:
         return {k: v for k, v in asdict(self).items() if k not in ("curves", "config")}
 
 
-def pretrained_student(size="tiny", budget: str | Budget = "classroom", *, corpus=None, vocab_size=None,
-                       force=False, quiet=False, on_eval=None) -> Path:
+# Fields a recipe sets itself, from run()'s own arguments or from another stage: an override would be ignored.
+RECIPE_FIELDS = {"pretrain__size": "run()'s size", "finetune__size": "run()'s size", "finetune__seed": "run()'s seed",
+                 "finetune__init": "run()'s pretrained", "truncated__size": "run()'s size",
+                 "truncated__seed": "run()'s seed", "truncated__init": "teacher__init", "distill__size": "run()'s size",
+                 "distill__seed": "run()'s seed", "distill__init": "run()'s pretrained",
+                 "distill__logits": "the teacher's logits stage", "logits__teacher": "teacher__init"}
+# The start each method takes when run() is not told otherwise.
+DEFAULT_START = {"pf": "classroom", "pd": "classroom", "truncated": "minilm"}
+
+
+def resolve_budget(budget: str | Budget = "classroom", task=None, **overrides) -> Budget:
+    """The budget a recipe runs with: a preset (or Budget), the task if given, and overrides of its fields."""
+    owned = sorted(set(overrides) & set(RECIPE_FIELDS))
+    if owned:
+        raise ValueError(", ".join(f"{name} is set from {RECIPE_FIELDS[name]}" for name in owned)
+                         + ": set that instead")
+    b = get_budget(budget, **overrides)
+    return with_task(b, task) if task is not None else b
+
+
+def pretrained_student(size="tiny", budget: str | Budget = "classroom", *, force=False, quiet=False, on_eval=None,
+                       **overrides) -> Path:
     """The masked-LM pre-trained student of this size (one per size and budget: seed 0)."""
-    return _pretrained(get_budget(budget), parse_size(size), corpus, vocab_size, force=force, quiet=quiet,
-                       on_eval=on_eval)
+    b = resolve_budget(budget, **overrides)
+    return pretrain(replace(b.pretrain, size=parse_size(size).short), force=force, quiet=quiet, on_eval=on_eval)
 
 
-def teacher(budget: str | Budget = "classroom", *, model="embedded", force=False, quiet=False) -> Path:
+def teacher(budget: str | Budget = "classroom", *, force=False, quiet=False, **overrides) -> Path:
     """The fine-tuned teacher (seed 0, shared by every student and seed)."""
-    return train_teacher(get_budget(budget).teacher, model, force=force, quiet=quiet)
+    return train_teacher(resolve_budget(budget, **overrides).teacher, force=force, quiet=quiet)
 
 
-def default_transfer(b: Budget) -> str:
-    """The embedded movie text for a task of single texts; for sentence pairs, only the task's own inputs."""
-    return "none" if b.task.pairs else "movie"
+def transfer_set(budget: str | Budget = "classroom", *, force=False, quiet=False, **overrides) -> Path:
+    """The teacher's logits over the budget's transfer set (plus the task's training inputs)."""
+    return _logits(resolve_budget(budget, **overrides), force=force, quiet=quiet)
 
 
-def transfer_set(budget: str | Budget = "classroom", *, transfer=None, transfer_examples=None,
-                 include_train=True, teacher_path=None, teacher_model="embedded", force=False, quiet=False) -> Path:
-    """The teacher's logits over the transfer set (plus the task's training inputs)."""
-    b = get_budget(budget)
-    return _logits(b, transfer or default_transfer(b), transfer_examples, include_train, teacher_path, teacher_model,
-                   force=force, quiet=quiet)
+def _logits(b: Budget, *, force=False, quiet=False) -> Path:
+    teacher_path = train_teacher(b.teacher, quiet=quiet)
+    return teacher_logits(replace(b.logits, teacher=str(teacher_path)), force=force, quiet=quiet)
 
 
-def _pretrained(b: Budget, size, corpus, vocab_size, **kwargs) -> Path:
-    return pretrain(replace(b.pretrain, size=size.short, corpus=corpus or b.pretrain.corpus, vocab_size=vocab_size),
-                    **kwargs)
-
-
-def _logits(b: Budget, transfer, transfer_examples, include_train, teacher_path=None, teacher_model="embedded", *,
-            force=False, quiet=False):
-    n = transfer_examples if transfer_examples is not None else b.logits.transfer_examples
-    config = replace(b.logits, transfer=transfer, transfer_examples=n, include_train=include_train)
-    # the config first: a bad name or number fails before the teacher trains
-    teacher_path = teacher_path or train_teacher(b.teacher, teacher_model, quiet=quiet)
-    return teacher_logits(replace(config, teacher=str(teacher_path)), force=force, quiet=quiet)
-
-
-def _student_init(b: Budget, size, pretrained: str, corpus, vocab_size, quiet: bool) -> tuple[str, Path | None]:
+def _student_init(b: Budget, size, pretrained: str, quiet: bool) -> tuple[str, Path | None]:
     """(init, the pre-training stage's folder or None) for a PF or PD student."""
     if pretrained == "google":
         return size.hub_id, None
     if pretrained == "minilm":
         return str(truncated_encoder(size.layers)), None
-    folder = _pretrained(b, size, corpus, vocab_size, quiet=quiet)
+    folder = pretrain(replace(b.pretrain, size=size.short), quiet=quiet)
     return str(folder), folder
 
 
-def preflight(method: str, b: Budget, seed, *, layers: int, transfer: str, corpus: str, vocab_size,
-              pretrained: str = "none", size=None) -> None:
+def preflight(method: str, b: Budget, seed, size, pretrained: str) -> None:
     """Every cheap check a run needs, before any stage starts: names, values and, when asked for, the hub."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {list(METHODS)}")
@@ -116,6 +118,7 @@ def preflight(method: str, b: Budget, seed, *, layers: int, transfer: str, corpu
     if method in ("basic", "d") and pretrained != "none" or method == "truncated" and pretrained != "minilm":
         raise ValueError(f"{method} starts from {'the teacher' if method == 'truncated' else 'random weights'}: "
                          f"pretrained={pretrained!r} applies to pf and pd only")
+    vocab_size = b.pretrain.vocab_size
     if pretrained in ("google", "minilm") and vocab_size is not None:
         raise ValueError(f"pretrained={pretrained!r} keeps its own vocabulary: use vocab_size=None")
     if pretrained == "google":
@@ -124,11 +127,10 @@ def preflight(method: str, b: Budget, seed, *, layers: int, transfer: str, corpu
         raise ValueError(f"pretrained='minilm' keeps L of MiniLM's 6 layers; {size} has {size.layers} (valid: 1..6)")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed={seed!r}: use an integer >= 0")
-    if method == "truncated":
-        if vocab_size is not None:
-            raise ValueError("the truncated teacher keeps the teacher's vocabulary: use vocab_size=None")
-        if not isinstance(layers, int) or layers < 1:
-            raise ValueError(f"layers={layers!r}: use a positive integer (how many of the teacher's layers to keep)")
+    if method == "truncated" and vocab_size is not None:
+        raise ValueError("the truncated teacher keeps the teacher's vocabulary: use vocab_size=None")
+    if method in ("d", "pd") or method == "truncated":
+        check_init(base_teacher(b.teacher.init))
     if b.task.source == "hub":
         data.require_hub(f"the task {b.task.name!r}")
     where = b.task.train if b.task.source == "files" else f"the task {b.task.name!r}"
@@ -136,80 +138,69 @@ def preflight(method: str, b: Budget, seed, *, layers: int, transfer: str, corpu
         if len(rows) < b.finetune.batch_size:
             raise ValueError(f"{where}: the {split} split has {len(rows)} rows, fewer than one batch "
                              f"({b.finetune.batch_size}); add rows, or lower finetune__batch_size and distill__batch_size")
-    if method in ("pf", "pd"):
-        replace(b.pretrain, corpus=corpus)  # refuses an unknown corpus name
-        if b.pretrain.source == "hub":
-            data.check_corpus(corpus, "hub")
-    if method in ("d", "pd") and transfer != "none" and not data.is_transfer_file(transfer):
+    if method in ("pf", "pd") and b.pretrain.source == "hub":
+        data.check_corpus(b.pretrain.corpus, "hub")
+    transfer = b.logits.transfer
+    if method in ("d", "pd") and transfer not in (None, "none") and not data.is_transfer_file(transfer):
         data.check_transfer(transfer, "hub" if b.task.source == "hub" else "embedded")
         if b.task.pairs:
             raise ValueError(f"{b.task.name!r} is a sentence-pair task: the transfer text {transfer!r} has single "
                              "texts; use transfer='none' (the task's own training pairs) or a file of pairs")
 
 
-def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, layers: int = 2,
-        finetune_after: bool = False, temperature: float = 1.0, alpha: float = 0.0, transfer=None,
-        transfer_examples: int | None = None, include_train=True, corpus=None, vocab_size: int | None = None,
-        task=None, pretrained: str | None = None, teacher_model: str = "embedded", quiet=False, force=False,
-        **overrides) -> Result:
-    """Run one of METHODS for one student size and seed; every stage is cached. `overrides` are budget fields
-    (`finetune__epochs=10`, see budget.py). `vocab_size`: the student gets a fresh WordPiece of that many
-    tokens, trained on `corpus` (the teacher keeps its own). `force` rebuilds this run's fine-tuning or
-    distillation (the shared pre-trained student and teacher are kept). `task`: a data.Task, a hub task name
-    ("glue/sst2") or your own file (see data.Task.parse); the task says which data, the budget how much of it.
-    `transfer`: "movie", "glosses", "none" (only the task's training inputs) or a file of unlabeled inputs
-    (default: "movie" for a task of single texts, "none" for sentence pairs).
-    `pretrained` (PF and PD): where the pre-trained student comes from, one of PRETRAINED (default "classroom").
-    `teacher_model` (D and PD): "embedded" (MiniLM, offline) or a hub id such as BERT-Base's."""
-    b = get_budget(budget, **overrides)
-    if task is not None:
-        b = with_task(b, task)
-    transfer = transfer or default_transfer(b)
+def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, task=None,
+        pretrained: str | None = None, quiet=False, force=False, **overrides) -> Result:
+    """Run one of METHODS for one student size and seed; every stage is cached.
+
+    `overrides` are the budget's fields, the only way to change a setting: `distill__temperature=2` (or its short
+    name `temperature=2`, see budget.ALIASES), `logits__transfer="glosses"`, `pretrain__vocab_size=8192`, ...
+    `task`: a data.Task, a hub task name ("glue/sst2") or your own file (see data.Task.parse); the task says which
+    data, the budget how much of it. `pretrained` (PF and PD): where the pre-trained student comes from, one of
+    PRETRAINED (default "classroom"). `force` rebuilds this run's fine-tuning or distillation (the shared
+    pre-trained student and teacher are kept)."""
+    b = resolve_budget(budget, task, **overrides)
     size = parse_size(size)
-    corpus = corpus or b.pretrain.corpus
-    pretrained = pretrained or {"pf": "classroom", "pd": "classroom", "truncated": "minilm"}.get(method, "none")
-    preflight(method, b, seed, layers=layers, transfer=transfer, corpus=corpus, vocab_size=vocab_size,
-              pretrained=pretrained, size=size)
+    pretrained = pretrained or DEFAULT_START.get(method, "none")
+    preflight(method, b, seed, size, pretrained)
     too_big = estimate.warning(size, method, b, pretrained)
     if too_big:
         warnings.warn(too_big, stacklevel=2)
-    tune = replace(b.finetune, size=size.short, seed=seed)
-    distil = replace(b.distill, size=size.short, seed=seed, temperature=temperature, alpha=alpha)  # checks T, alpha
     stages = []  # (name, folder) of the student's own stages, for wall time and curves
 
     # random weights (over the student's own vocabulary when it has one), or a pre-trained student
-    init = "random" if vocab_size is None else wordpiece_dir(corpus, vocab_size)
+    vocab = b.pretrain.vocab_size
+    init = "random" if vocab is None else wordpiece_dir(b.pretrain.corpus, vocab)
     if method in ("pf", "pd"):
-        init, pretraining = _student_init(b, size, pretrained, corpus, vocab_size, quiet)
+        init, pretraining = _student_init(b, size, pretrained, quiet)
         if pretraining is not None:
             stages.append(("pretrain", pretraining))
+    tune = replace(b.finetune, size=size.short, seed=seed)
     if method in ("basic", "pf"):
         stages.append(("finetune", finetune(replace(tune, init=str(init)), quiet=quiet, force=force)))
     elif method == "truncated":
-        config = replace(b.truncated, init=base_teacher(), layers=layers, size=size.short, seed=seed)
+        config = replace(b.truncated, init=base_teacher(b.teacher.init), layers=b.truncated.layers or size.layers,
+                         size=size.short, seed=seed)
         stages.append(("finetune", finetune(config, quiet=quiet, force=force)))
     else:
-        logits = _logits(b, transfer, transfer_examples, include_train, teacher_model=teacher_model, quiet=quiet)
-        stages.append(("distill", distill(replace(distil, logits=str(logits), init=str(init)), quiet=quiet, force=force)))
-        if finetune_after:
+        distil = replace(b.distill, size=size.short, seed=seed, logits=str(_logits(b, quiet=quiet)), init=str(init))
+        stages.append(("distill", distill(distil, quiet=quiet, force=force)))
+        if b.finetune_after:
             stages.append(("finetune", finetune(replace(tune, init=str(stages[-1][1])), quiet=quiet, force=force)))
+    return _result(method, seed, b, pretrained, stages)
 
+
+def _result(method: str, seed: int, b: Budget, pretrained: str, stages: list) -> Result:
+    """The run's record, from what its stages recorded (the classifier stages time the model they trained)."""
     final = stages[-1][1]
     scores = cache.metrics(final)
-    precision = cache.read_json(final / "stage.json")["config"]["precision"]
-    model, _ = build_classifier(str(final))
-    depth = layers if method == "truncated" else model.config.num_hidden_layers
-    shown_size = f"L{depth}/H{model.config.hidden_size}"  # MiniLM's layers are H384: off the grid, named as such
-    return Result(method=method, size=shown_size, seed=seed, budget=b.name, task=b.task.name, pretrained=pretrained,
-                  val_acc=scores["val_acc"], test_acc=scores["test_acc"], val_f1=scores["val_f1"], test_f1=scores["test_f1"],
-                  params=scores["params"], precision=precision,
-                  latency_ms=latency_ms(model, batch=1, seq_len=b.task.max_len, repeats=20, precision=precision),
+    shape = cache.read_json(final / "config.json")
+    return Result(method=method, size=f"L{shape['num_hidden_layers']}/H{shape['hidden_size']}", seed=seed,
+                  budget=b.name, task=b.task.name, pretrained=pretrained, val_acc=scores["val_acc"],
+                  test_acc=scores["test_acc"], val_f1=scores["val_f1"], test_f1=scores["test_f1"],
+                  params=scores["params"], latency_ms=scores.get("latency_ms", float("nan")), precision=resolve(b.precision),
                   wall_s=sum(cache.metrics(p).get("wall_s", 0) for _, p in stages), path=str(final),
                   curves={name: cache.metrics(p).get("curve", []) for name, p in stages},
-                  config={"budget": asdict(b), "stages": [str(p) for _, p in stages], "layers": layers,
-                          "finetune_after": finetune_after, "temperature": temperature, "alpha": alpha,
-                          "transfer": transfer, "include_train": include_train, "corpus": corpus,
-                          "vocab_size": vocab_size, "pretrained": pretrained})
+                  config={"budget": asdict(b), "stages": [str(p) for _, p in stages]})
 
 
 def compare(size="tiny", methods=tuple(METHODS), budget: str | Budget = "classroom", seeds=(0,), quiet=False,

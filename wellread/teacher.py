@@ -20,9 +20,9 @@ def base_teacher(model: str = "embedded") -> str:
     return str(data.teacher_dir()) if model == "embedded" else model
 
 
-def train_teacher(config: FinetuneConfig, model: str = "embedded", *, force=False, quiet=False) -> Path:
-    """Fine-tune the teacher (`model`: "embedded", a folder or a hub id) with `config` -> runs/finetune/<key>/."""
-    return finetune(replace(config, init=base_teacher(model)), force=force, quiet=quiet)
+def train_teacher(config: FinetuneConfig, *, force=False, quiet=False) -> Path:
+    """Fine-tune the teacher (`config.init`: "embedded", a folder or a hub id) -> runs/finetune/<key>/."""
+    return finetune(replace(config, init=base_teacher(config.init)), force=force, quiet=quiet)
 
 
 def truncated_encoder(layers: int, model: str = "embedded", *, force: bool = False) -> Path:
@@ -44,7 +44,9 @@ def truncated_encoder(layers: int, model: str = "embedded", *, force: bool = Fal
 @dataclass(frozen=True)
 class LogitsConfig:
     teacher: str = ""             # a fine-tuned teacher folder
-    transfer: str = "movie"       # "movie", "glosses" (embedded text), "none" (only the task's inputs) or a file
+    # "movie", "glosses" (embedded text), "none" (only the task's inputs), a file, or None: "movie" for a task of
+    # single texts, "none" for sentence pairs
+    transfer: str | None = None
     transfer_examples: int | None = None
     include_train: bool = True    # the task's training inputs join the transfer set (with their labels)
     task: Task = field(default_factory=Task)
@@ -58,7 +60,9 @@ class LogitsConfig:
             raise ValueError(f"LogitsConfig.transfer_examples={n!r}: use a positive integer, or None for all")
         if self.transfer == "none" and not self.include_train:
             raise ValueError("transfer='none' with include_train=False leaves nothing to distil on")
-        if data.is_transfer_file(self.transfer):
+        if self.transfer is None:
+            pass
+        elif data.is_transfer_file(self.transfer):
             path = str(Path(self.transfer).expanduser().resolve())
             object.__setattr__(self, "transfer", path)
             if not self.transfer_fingerprint:
@@ -67,11 +71,17 @@ class LogitsConfig:
             data.check_transfer(self.transfer, "embedded")
         check_precision(self.precision)
 
+    @property
+    def chosen_transfer(self) -> str:
+        """`transfer`, or when None the task's default: the movie text for single texts, its own inputs for pairs."""
+        return self.transfer if self.transfer is not None else "none" if self.task.pairs else "movie"
+
 
 def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = False) -> Path:
     """The teacher's logits over the transfer set, computed once -> runs/logits/<key>/transfer (a Dataset)."""
     if not config.teacher:
         raise ValueError("LogitsConfig.teacher is empty: pass the folder of a fine-tuned teacher")
+    config = replace(config, transfer=config.chosen_transfer)
     config = replace(config, precision=resolve(config.precision))
     training_inputs = None
     if config.include_train and config.transfer != "none":  # labelled once (and timed on its own), reused by every set
