@@ -20,7 +20,8 @@ from wellread import cache
 from wellread.budget import get_budget
 from wellread.finetune import build_classifier
 from wellread.recipes import METHODS, run, teacher
-from wellread.results import (ANALYSES_BUDGET, GRID_BUDGET, committed_figures, findings, results_figures, results_frame,
+from wellread.findings import findings
+from wellread.results import (ANALYSES_BUDGET, GRID_BUDGET, committed_figures, results_figures, results_frame,
                               same_shape)
 from wellread.results import pf_lead as lead_frame
 from wellread.sizes import parse_size
@@ -30,7 +31,7 @@ OUT = Path(__file__).resolve().parents[1] / "data" / "results"
 FIELDS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", "test_f1", "params",
           "latency_ms", "wall_s", "budget", "commit", "date", "machine", "task", "pretrained"]
 # rows written before those two columns: the embedded task, and the pre-training each method implied
-_IMPLIED = {"pf": "classroom", "pd": "classroom", "truncated": "minilm", "teacher": "minilm"}
+_IMPLIED = {"pf": "own", "pd": "own", "truncated": "minilm", "teacher": "minilm"}
 
 ANALYSES = ("labels", "transfer_size", "domain", "pretrain_steps", "corpus", "finetune_lr", "block", "vocab")
 # Same shape, random start against a start that read at scale: MiniLM's bottom layers (L*/H384, off the grid; the
@@ -58,7 +59,7 @@ def planned_runs(args):
     few_setting, few = ",labels=1000,epochs=10", {"task__train_examples": 1000, "finetune__epochs": 10.0}
     analyses = {
         # more unlabeled transfer text (plus the task's own training inputs, as in the default)
-        "transfer_size": [(m, f"transfer={n}", {"transfer_examples": n})
+        "transfer_size": [(m, f"transfer_size={n}", {"transfer_examples": n})
                           for n in (5000, 20000, 40000) if n != full_transfer for m in ("d", "pd")],
         # what the transfer text is about, at equal size and without the task's inputs mixed in
         "domain": [(m, f"domain={d}", {"transfer": d, "transfer_examples": 20000, "include_train": False})

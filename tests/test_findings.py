@@ -8,7 +8,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from wellread import plots, results
+from wellread import findings, plots, results
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 _spec = importlib.util.spec_from_file_location("reproduce", Path(__file__).parents[1] / "benchmarks" / "reproduce.py")
@@ -27,8 +27,8 @@ def _grid():
     later = results.ANALYSES_BUDGET
     rows = [_row("L6/H384", "teacher", 0, 0.81, pretrained="minilm", budget=later)]
     for seed, jitter in enumerate((0.0, 0.004, -0.004)):
-        rows += [_row("L2/H128", "basic", seed, 0.75 + jitter), _row("L2/H128", "pf", seed, 0.75 - jitter, pretrained="classroom"),
-                 _row("L2/H128", "d", seed, 0.76 + jitter), _row("L2/H128", "pd", seed, 0.76 + jitter, pretrained="classroom")]
+        rows += [_row("L2/H128", "basic", seed, 0.75 + jitter), _row("L2/H128", "pf", seed, 0.75 - jitter, pretrained="own"),
+                 _row("L2/H128", "d", seed, 0.76 + jitter), _row("L2/H128", "pd", seed, 0.76 + jitter, pretrained="own")]
     # same shape: seed 0 at two rates (the better validation one is chosen), then seeds 1-2 at the chosen rate
     for method, start, good, bad in (("basic", "none", 0.74, 0.55), ("pf", "minilm", 0.80, 0.79),
                                      ("d", "none", 0.75, 0.70), ("pd", "minilm", 0.805, 0.80)):
@@ -41,15 +41,15 @@ def _grid():
 
 
 def test_a_gap_counts_only_above_a_point_and_two_standard_errors():
-    tight = results._compare("x", pd.Series([0.80, 0.801, 0.799], name="a"), pd.Series([0.75, 0.751, 0.749], name="b"))
+    tight = findings.compare("x", pd.Series([0.80, 0.801, 0.799], name="a"), pd.Series([0.75, 0.751, 0.749], name="b"))
     assert tight.shown and "more than noise" in tight.text()
-    small = results._compare("x", pd.Series([0.755, 0.756, 0.754], name="a"), pd.Series([0.75, 0.751, 0.749], name="b"))
+    small = findings.compare("x", pd.Series([0.755, 0.756, 0.754], name="a"), pd.Series([0.75, 0.751, 0.749], name="b"))
     assert not small.shown and "within noise" in small.text()  # half a point: not a finding however tight
-    noisy = results._compare("x", pd.Series([0.80, 0.70, 0.90], name="a"), pd.Series([0.75, 0.751, 0.749], name="b"))
+    noisy = findings.compare("x", pd.Series([0.80, 0.70, 0.90], name="a"), pd.Series([0.75, 0.751, 0.749], name="b"))
     assert not noisy.shown  # five points ahead on average, but seeds disagree
-    one_run = results._compare("x", pd.Series([0.765], name="a"), pd.Series([0.75], name="b"))
-    assert one_run.noise == pytest.approx(2 * (2 * results.SPLIT_NOISE ** 2) ** 0.5) and not one_run.shown
-    near = results._compare("x", pd.Series([0.805], name="pd"), pd.Series([0.81], name="teacher"), within=0.01)
+    one_run = findings.compare("x", pd.Series([0.765], name="a"), pd.Series([0.75], name="b"))
+    assert one_run.noise == pytest.approx(2 * (2 * findings.SPLIT_NOISE ** 2) ** 0.5) and not one_run.shown
+    near = findings.compare("x", pd.Series([0.805], name="pd"), pd.Series([0.81], name="teacher"), within=0.01)
     assert near.shown and "within 1 point(s) of teacher" in near.text()
 
 
@@ -71,14 +71,14 @@ def test_a_tie_on_validation_keeps_the_smaller_rate():
 
 
 def test_findings_name_the_budgets_own_transfer_set():
-    found = results.findings(_grid())
+    found = findings.findings(_grid())
     assert "on 40k unlabeled texts" in found["pd_vs_pf"].why  # the same-shape students: classroom-v1's 40k
     assert "through 20k transfer texts" in found["distillation"].why  # the main grid: the classroom budget's 20k
-    assert "on all unlabeled texts" in results.findings(_grid(), "gpu", "gpu")["pd_vs_pf"].why  # gpu: the whole set
+    assert "on all unlabeled texts" in findings.findings(_grid(), "gpu", "gpu")["pd_vs_pf"].why  # gpu: the whole set
 
 
 def test_each_finding_names_the_budget_it_read():
-    found = results.findings(_grid())
+    found = findings.findings(_grid())
     grid, later = results.GRID_BUDGET, results.ANALYSES_BUDGET
     assert {c.budget for c in found["pd_classroom"].comparisons} == {grid}
     assert {c.budget for c in found["pd_well_read"].comparisons} == {later}
@@ -89,7 +89,7 @@ def test_each_finding_names_the_budget_it_read():
 
 
 def test_findings_follow_the_numbers():
-    found = results.findings(_grid())
+    found = findings.findings(_grid())
     assert found["pretraining"].shown is False  # PF = basic at the classroom budget in this grid
     assert found["pretraining_well_read"].shown is True  # 0.80 vs 0.74, three seeds
     assert found["pd_well_read"].shown is True and found["pd_near_teacher"].shown is True
@@ -102,10 +102,10 @@ def test_findings_follow_the_numbers():
 
 def test_starts_put_your_runs_beside_the_grid_and_plot():
     mine = [{"method": "basic", "size": "L2/H128", "test_acc": 0.74, "pretrained": "none"},
-            {"method": "pd", "size": "L2/H128", "test_acc": 0.75, "pretrained": "classroom"},
+            {"method": "pd", "size": "L2/H128", "test_acc": 0.75, "pretrained": "own"},
             {"method": "truncated", "size": "L2/H384", "test_acc": 0.75, "pretrained": "minilm"}]
     starts = results.starts_frame(mine, _grid())
-    assert set(starts["start"]) == {"none", "classroom", "minilm"}  # truncated is not a start for a student
+    assert set(starts["start"]) == {"none", "own", "minilm"}  # truncated is not a start for a student
     assert list(starts["source"]) == ["your runs"] * 2 + ["committed grid"] * 4  # yours first
     assert set(starts.loc[starts.source == "committed grid", "lr"]) == {1e-4, 3e-4}
     fig = plots.starts_bars(starts, teacher=0.81)
@@ -143,16 +143,16 @@ def test_lessons_close_with_the_grids_findings(name):
     """The closing part of each lesson prints findings computed from the committed grid, not written-in results."""
     nb = nbformat.read(str(NOTEBOOK_DIR / f"{name}.ipynb"), as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "results.findings(grid)" in code and ".text()" in code
+    assert "findings.findings(grid)" in code and ".text()" in code
     for key in LESSONS[name]:
         assert f'"{key}"' in code, f"{name} does not print the finding {key!r}"
-    assert set(LESSONS[name]) <= set(results.findings(_grid()))
+    assert set(LESSONS[name]) <= set(findings.findings(_grid()))
 
 
 @pytest.mark.parametrize("name", sorted(LESSONS) + ["00_students", "02_teacher"])
 def test_lessons_attribute_every_claimed_effect_to_the_paper(name):
     """A sentence in a lesson's text that says one method beats another names the paper or asks a question: what
-    the learner's own runs show is printed from the numbers (see results.findings)."""
+    the learner's own runs show is printed from the numbers (see findings.findings)."""
     nb = nbformat.read(str(NOTEBOOK_DIR / f"{name}.ipynb"), as_version=4)
     for cell in nb.cells:
         if cell.cell_type != "markdown":
@@ -166,7 +166,7 @@ def test_the_committed_grid_is_read_honestly():
     grid = results.results_grid()
     if grid is None:
         pytest.skip("no committed grid")
-    found = results.findings(grid)
+    found = findings.findings(grid)
     for finding in found.values():
         seen = finding.text().split("\n")[1]
         assert re.match(r"You see in the committed grid at the [\w-]+( and [\w-]+ budgets| budget) \(", seen), seen

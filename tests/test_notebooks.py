@@ -230,10 +230,3 @@ def test_html_export_keeps_the_figures_offline(executed):
     assert figures >= 4 and html.count("Plotly.newPlot(") >= figures
     assert html.count("plotly.js v") >= 1, "plotly.js is embedded (the HTML works with no internet)"
     assert not re.search(r'<script[^>]+src="https?://cdn\.plot\.ly', html), "no CDN needed to view it"
-
-
-@pytestmark_exec
-def test_summary_table_lists_every_executed_notebook(executed):
-    table = tour.summary_table(executed)
-    ran = {p.stem for p in executed.glob("*.json") if p.stem != "timings"}
-    assert set(table["notebook"]) == ran and len(table) > len(ran)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from wellread import cache, pretrain
+from wellread import cache, pretrain, vocab
 from wellread.device import resolve
 from wellread.pretrain import PretrainConfig
 
@@ -37,8 +37,8 @@ def toy(monkeypatch, tmp_path, tokenizer):
     """Runs go to tmp_path; the corpus is toy_texts(); the 'teacher' tokenizer is the fixture."""
     monkeypatch.setenv("WELLREAD_RUNS", str(tmp_path / "runs"))
     texts = toy_texts()
-    monkeypatch.setattr(pretrain, "_load_texts", lambda corpus, source="embedded": texts)
-    monkeypatch.setattr(pretrain, "_teacher_tokenizer", lambda: tokenizer)
+    monkeypatch.setattr(vocab, "_load_texts", lambda corpus, source="embedded": texts)
+    monkeypatch.setattr(vocab, "_teacher_tokenizer", lambda: tokenizer)
     return texts
 
 
@@ -97,11 +97,11 @@ def test_tokenizer_is_real_and_packing(toy, tokenizer):
     words = tokenizer.tokenize("The students read many books before the exam.")
     assert len(words) > 5 and words.count("[UNK]") == 0
     assert len(tokenizer) == 30522
-    blocks = pretrain.tokenize_corpus("general", tokenizer, 32)
+    blocks = vocab.tokenize_corpus("general", tokenizer, 32)
     assert blocks.shape[1] == 32 and len(blocks) > 100
     assert (blocks[:, 0] == tokenizer.cls_token_id).all() and (blocks[:, -1] == tokenizer.sep_token_id).all()
     assert (blocks == tokenizer.unk_token_id).float().mean() < 0.01
-    again = pretrain.tokenize_corpus("general", tokenizer, 32)  # from the cache now
+    again = vocab.tokenize_corpus("general", tokenizer, 32)  # from the cache now
     assert torch.equal(blocks, again)
     assert len(list((cache.runs_dir() / "tokens").glob("*.pt"))) == 1
     _, labels = pretrain.mask_tokens(blocks, tokenizer, 0.15, torch.Generator().manual_seed(0))
@@ -113,15 +113,15 @@ def test_train_wordpiece(toy, monkeypatch):
     rng = random.Random(1)  # varied made-up words, so the vocabulary can fill up to the size asked for
     words = ["".join(rng.choice("abcdefghijklmnop") for _ in range(rng.randint(3, 8))) for _ in range(400)]
     texts = [" ".join(rng.choice(words) for _ in range(12)) + "." for _ in range(800)]
-    monkeypatch.setattr(pretrain, "_load_texts", lambda corpus, source="embedded": texts)
-    tok = pretrain.train_wordpiece("general", 500)
+    monkeypatch.setattr(vocab, "_load_texts", lambda corpus, source="embedded": texts)
+    tok = vocab.train_wordpiece("general", 500)
     assert len(tok) == 500
     assert tok.mask_token_id is not None and tok.cls_token_id is not None
     text = texts[0]
     assert tok.decode(tok(text.upper(), add_special_tokens=False)["input_ids"]) == text.replace(".", " .").replace(" .", ".")
     assert tok.unk_token_id not in tok(text)["input_ids"]
     assert len(list((cache.runs_dir() / "vocab").iterdir())) == 1
-    assert pretrain.train_wordpiece("general", 500).get_vocab() == tok.get_vocab()  # cached
+    assert vocab.train_wordpiece("general", 500).get_vocab() == tok.get_vocab()  # cached
 
 
 def test_unigram_entropy_by_hand():
@@ -146,7 +146,7 @@ def test_pretrain_artifact_and_metrics(toy, tokenizer, monkeypatch):
     assert m["tokens_seen"] == 8 * 8 * 32 and m["params"] == sum(p.numel() for p in built[0].parameters())
 
     # The unigram baseline is scored on exactly the held-out masked tokens the model is scored on.
-    blocks = pretrain.tokenize_corpus("general", tokenizer, 32)
+    blocks = vocab.tokenize_corpus("general", tokenizer, 32)
     train, held = pretrain.split_blocks(blocks, 16)
     ids, labels = pretrain.mask_tokens(held, tokenizer, 0.15, torch.Generator().manual_seed(pretrain.EVAL_SEED))
     assert m["unigram_entropy"] == pytest.approx(pretrain.unigram_entropy(train, ids, labels, len(tokenizer)), abs=1e-4)

@@ -21,11 +21,11 @@ def test_minilm_layers_are_a_pretrained_student_for_pf_and_pd():
         assert result.pretrained == "minilm" and result.size == "L2/H384"  # MiniLM's width: off the grid
         assert list(result.curves) == ["finetune" if method == "pf" else "distill"]  # no pre-training stage
         assert AutoModelForSequenceClassification.from_pretrained(result.path).config.num_hidden_layers == 2
-    assert run("pf", "tiny", "smoke", quiet=True).pretrained == "classroom"
+    assert run("pf", "tiny", "smoke", quiet=True).pretrained == "own"
 
 
 @pytest.mark.parametrize("method, pretrained, message", [
-    ("basic", "minilm", "pf and pd only"), ("pf", "bert", "valid: \\['classroom', 'google', 'minilm'\\]"),
+    ("basic", "minilm", "pf and pd only"), ("pf", "bert", "valid: \\['own', 'google', 'minilm'\\]"),
     ("pd", "minilm", "valid: 1..6"),
 ])
 def test_pretrained_choices_are_checked(method, pretrained, message):

@@ -7,14 +7,12 @@ from pathlib import Path
 import pytest
 
 from wellread import results
-from wellread.budget import get_budget, override_names
+from wellread.budget import ALIASES, get_budget, override_names
 
 _spec = importlib.util.spec_from_file_location("reproduce", Path(__file__).parents[1] / "benchmarks" / "reproduce.py")
 reproduce = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reproduce)
 
-# recipes.run's own arguments
-RUN_KWARGS = {"layers", "transfer", "transfer_examples", "include_train", "corpus", "vocab_size"}
 
 
 def _args(**kw):
@@ -30,11 +28,11 @@ def test_every_planned_run_is_unique_and_parses_into_an_analysis():
     assert len(keys) == len(set(keys))
     budget_fields = set(override_names())
     for _, _, _, _, _, kwargs in plan:
-        assert set(kwargs) <= budget_fields | RUN_KWARGS
+        assert set(kwargs) <= budget_fields | set(ALIASES) | {"pretrained"}
     frame = results.results_frame([{"setting": k[3]} for k in keys])
-    assert set(frame["analysis"]) == {"default", "layers", "labels", "transfer", "domain", "pretrain_steps", "corpus",
+    assert set(frame["analysis"]) == {"default", "layers", "labels", "transfer_size", "domain", "pretrain_steps", "corpus",
                                       "finetune_lr", "block", "vocab"}
-    assert set(frame["analysis"]) - {"default", "layers", "transfer"} <= set(results.ANALYSES)  # each has a figure
+    assert set(frame["analysis"]) - {"default", "layers"} <= set(results.ANALYSES)  # each has a figure
     # the pre-training curve brackets the budget's steps, with all labels and with 1,000
     curve = frame[frame.analysis == "pretrain_steps"]
     steps = get_budget(_args().budget).pretrain.steps

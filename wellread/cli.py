@@ -172,7 +172,7 @@ def main(argv=None) -> int:
         p.add_argument("--quiet", action="store_true")
         if name == "run":
             p.add_argument("--force", action="store_true", help="rebuild this run's own stages even if cached")
-            p.add_argument("--pretrained", choices=["classroom", "google", "minilm"], default=None,
+            p.add_argument("--pretrained", choices=["own", "google", "minilm"], default=None,
                            help="pf/pd: the learner's own pre-training (default), Google's released miniature "
                                 "(hub), or MiniLM's bottom layers (offline, H384)")
             p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None,

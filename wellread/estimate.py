@@ -103,7 +103,7 @@ def estimate(size: Size, method: str, b: Budget, pretrained: str = "classroom") 
     precision = resolve(b.precision)
     train_texts = b.task.train_examples or TRAIN_TEXTS
     flops, batch, seq_len = 0.0, b.finetune.batch_size, b.task.max_len
-    if method in ("pf", "pd") and pretrained == "classroom":
+    if method in ("pf", "pd") and pretrained == "own":
         p = b.pretrain
         sequences = p.steps * p.batch_size
         flops += _train_flops(size, sequences, p.block_size, sequences * p.block_size * p.mask_prob)

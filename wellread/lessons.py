@@ -123,9 +123,6 @@ class Lesson:
     seed: int
     out_dir: Path
 
-    def summary_path(self) -> Path:
-        return self.out_dir / f"{self.name}.json"
-
     def save(self, numbers: dict) -> Path:
         return save_summary(self.name, numbers, self.out_dir)
 
@@ -166,10 +163,6 @@ def save_summary(name: str, numbers: dict, out_dir=None) -> Path:
     path = summaries_dir(out_dir) / f"{name}.json"
     write_json(path, {"notebook": name, "numbers": numbers, "provenance": provenance()})
     return path
-
-
-def load_summary(path) -> dict:
-    return json.loads(Path(path).read_text())
 
 
 # ---------------------------------------------------------------------------------------------------

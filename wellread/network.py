@@ -7,7 +7,7 @@ import socket
 
 HUB_HOST = "huggingface.co"
 OFFLINE_HINT = ("use source='embedded' (the offline data pack, see `wellread data fetch`) and, for students "
-                "pre-trained at scale, pretrained='minilm' (the embedded MiniLM teacher's layers) or 'classroom'")
+                "pre-trained at scale, pretrained='minilm' (the embedded MiniLM teacher's layers) or 'own'")
 
 
 def _env_true(name: str) -> bool:

@@ -314,14 +314,6 @@ def experiment(df, x: str, y: str = "test_acc", color: str = "method", title: st
     return _layout(fig, title, height=400)
 
 
-def results_heatmap(df, method: str, value: str = "test_acc") -> go.Figure:
-    """A 6x4 grid of one method's results from the reproduction benchmark (columns layers, hidden)."""
-    part = df[df["method"] == method].groupby(["layers", "hidden"])[value].mean()
-    values = {(int(l), int(h)): float(v) for (l, h), v in part.items()}
-    return size_grid(values, title=f"{METHOD_LABELS.get(method, method)}: {value.replace('_', ' ')}",
-                     colorbar=value, text={k: f"{v:.3f}" for k, v in values.items()})
-
-
 # ---------------------------------------------------------------------------------------------------
 # The reproduction grid by size (results.py decides what to draw)
 

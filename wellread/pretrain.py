@@ -2,8 +2,6 @@
 head, and the pre-training run (resumable from checkpoints) on the kit's one training loop."""
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,13 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from . import data, train
-from .cache import atomic_path, config_key, discard_unreadable, runs_dir, stage
+from .cache import atomic_path, discard_unreadable, stage
 from .device import autocast, check_precision, resolve, seed_everything
 from .sizes import parse_size
+from .vocab import CORPORA, get_tokenizer, tokenize_corpus
 
 EVAL_SEED = 1234  # held-out blocks are masked the same way in every run, so losses compare across runs
 ADAM = {"betas": (0.9, 0.98), "eps": 1e-6}  # RoBERTa's settings for MLM: steadier with large learning rates
-CORPORA = ("general", "movie", "mixed")
 
 
 @dataclass(frozen=True)
@@ -68,99 +66,7 @@ def _positive_int(config, name: str, minimum: int = 1) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Text -> token blocks
-
-def _load_texts(corpus: str, source: str = "embedded") -> list[str]:
-    """The raw documents of a corpus (tests replace this function with a tiny in-memory corpus)."""
-    if source == "hub":
-        return list(data.load_corpus(corpus, source="hub")["text"])
-    if corpus == "general":
-        return list(data.load_corpus("general")["text"])
-    if corpus == "movie":
-        return list(data.load_transfer("movie")["text"])
-    if corpus == "mixed":
-        return _load_texts("general") + _load_texts("movie")
-    raise ValueError(f"corpus={corpus!r}: use one of {list(CORPORA)}")
-
-
-def _teacher_tokenizer():
-    """The standard BERT uncased WordPiece (30,522 tokens) shipped with the MiniLM teacher."""
-    return data.load_tokenizer()
-
-
-def _hash_texts(texts: list[str]) -> str:
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode())
-        h.update(b"\0")
-    return h.hexdigest()[:16]
-
-
-def _tokenizer_id(tokenizer) -> str:
-    vocab = json.dumps(sorted(tokenizer.get_vocab().items()))
-    lower = getattr(tokenizer, "do_lower_case", None)
-    return hashlib.sha256(f"{vocab}{lower}".encode()).hexdigest()[:16]
-
-
-def get_tokenizer(vocab_size: int | None, corpus: str = "general"):
-    """The teacher's WordPiece when `vocab_size` is None, else a fresh one trained on `corpus`."""
-    return _teacher_tokenizer() if vocab_size is None else train_wordpiece(corpus, vocab_size)
-
-
-def train_wordpiece(corpus: str, vocab_size: int):
-    """Train a lowercase BERT WordPiece of `vocab_size` tokens on `corpus`; cached under runs/vocab/."""
-    from transformers import BertTokenizerFast
-    # Never BertTokenizerFast(vocab_file=...): in transformers 5 it silently builds a 5-token vocabulary.
-    return BertTokenizerFast.from_pretrained(wordpiece_dir(corpus, vocab_size))
-
-
-def wordpiece_dir(corpus: str, vocab_size: int) -> Path:
-    """The folder of the fresh WordPiece (trained on first use): a tokenizer any stage can load."""
-    from tokenizers import BertWordPieceTokenizer
-    from transformers import BertTokenizerFast
-
-    texts = _load_texts(corpus)
-    folder = runs_dir() / "vocab" / config_key({"corpus": corpus, "vocab_size": vocab_size, "texts": _hash_texts(texts)})
-    if not (folder / "tokenizer.json").exists():
-        wp = BertWordPieceTokenizer(lowercase=True)
-        wp.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                               special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
-        tok = BertTokenizerFast(tokenizer_object=wp._tokenizer, do_lower_case=True, unk_token="[UNK]",
-                                sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
-        with atomic_path(folder, replace=False) as tmp:  # another process may finish the same vocabulary first
-            tok.save_pretrained(tmp)
-    return folder
-
-
-def tokenize_corpus(corpus: str, tokenizer, block_size: int, source: str = "embedded") -> torch.Tensor:
-    """Pack a corpus into [n_blocks, block_size] ids: [CLS] ... [SEP], documents joined by [SEP]; cached."""
-    texts = _load_texts(corpus, source)
-    key = config_key({"corpus": corpus, "texts": _hash_texts(texts), "tokenizer": _tokenizer_id(tokenizer),
-                      "block_size": block_size})
-    path = runs_dir() / "tokens" / f"{key}.pt"
-    if path.exists():
-        try:
-            return torch.load(path)
-        except (EOFError, RuntimeError, OSError) as e:
-            discard_unreadable(path, e)
-    ids = []
-    for i in range(0, len(texts), 1000):  # batched calls: the Rust tokenizer encodes a batch in parallel
-        for doc in tokenizer(texts[i:i + 1000], add_special_tokens=False)["input_ids"]:
-            if doc:
-                ids.extend(doc)
-                ids.append(tokenizer.sep_token_id)
-    body = block_size - 2  # room for [CLS] and the closing [SEP]
-    n = len(ids) // body
-    if n == 0:
-        raise ValueError(f"corpus {corpus!r} has {len(ids)} tokens: not one block of {block_size}")
-    chunks = torch.tensor(ids[:n * body], dtype=torch.int32).view(n, body)  # the ragged tail is dropped
-    cls = torch.full((n, 1), tokenizer.cls_token_id, dtype=torch.int32)
-    sep = torch.full((n, 1), tokenizer.sep_token_id, dtype=torch.int32)
-    blocks = torch.cat([cls, chunks, sep], dim=1)
-    with atomic_path(path) as tmp:
-        torch.save(blocks, tmp)
-    return blocks
-
+# Token blocks -> training and held-out
 
 def split_blocks(blocks: torch.Tensor, eval_blocks: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, held-out): evenly spaced held-out blocks, so every source of the corpus is represented."""

@@ -13,7 +13,8 @@ from .budget import Budget, get_budget, with_task
 from .distill import distill
 from .device import resolve
 from .finetune import check_init, finetune
-from .pretrain import pretrain, wordpiece_dir
+from .pretrain import pretrain
+from .vocab import wordpiece_dir
 from .sizes import parse_size
 from .teacher import base_teacher, teacher_logits, train_teacher, truncated_encoder
 
@@ -26,7 +27,7 @@ METHODS = {
 }
 # Where a pre-trained student (PF, PD) comes from; basic training and D start from random weights ("none").
 PRETRAINED = {
-    "classroom": "the learner's own masked-LM pre-training at this budget (offline)",
+    "own": "the learner's own masked-LM pre-training at this budget (offline)",
     "google": "the paper's released miniature of this size, google/bert_uncased_L-{L}_H-{H}_A-{H/64} (hub)",
     "minilm": "the embedded MiniLM teacher's encoder, pre-trained at scale, cut to L layers (H384; offline)",
 }
@@ -64,7 +65,7 @@ RECIPE_FIELDS = {"pretrain__size": "run()'s size", "finetune__size": "run()'s si
                  "distill__seed": "run()'s seed", "distill__init": "run()'s pretrained",
                  "distill__logits": "the teacher's logits stage", "logits__teacher": "teacher__init"}
 # The start each method takes when run() is not told otherwise.
-DEFAULT_START = {"pf": "classroom", "pd": "classroom", "truncated": "minilm"}
+DEFAULT_START = {"pf": "own", "pd": "own", "truncated": "minilm"}
 
 
 def resolve_budget(budget: str | Budget = "classroom", task=None, **overrides) -> Budget:
@@ -156,7 +157,7 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
     name `temperature=2`, see budget.ALIASES), `logits__transfer="glosses"`, `pretrain__vocab_size=8192`, ...
     `task`: a data.Task, a hub task name ("glue/sst2") or your own file (see data.Task.parse); the task says which
     data, the budget how much of it. `pretrained` (PF and PD): where the pre-trained student comes from, one of
-    PRETRAINED (default "classroom"). `force` rebuilds this run's fine-tuning or distillation (the shared
+    PRETRAINED (default "own"). `force` rebuilds this run's fine-tuning or distillation (the shared
     pre-trained student and teacher are kept)."""
     b = resolve_budget(budget, task, **overrides)
     size = parse_size(size)

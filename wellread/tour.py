@@ -78,8 +78,6 @@ def stage_table(out_dir):
     timings = json.loads(path.read_text()) if path.exists() else {}
     rows = []
     for notebook, t in timings.items():
-        if not isinstance(t, dict):  # a tour from before the stage log: its total only
-            t = {"seconds": t, "builds": []}
         built = {}
         for b in t["builds"]:
             built.setdefault(b["stage"], []).append(b["seconds"])
@@ -89,32 +87,6 @@ def stage_table(out_dir):
                      "seconds": round(t["seconds"] - sum(sum(s) for s in built.values()))})
         rows.append({"notebook": notebook, "stage": "= notebook total", "built": None, "seconds": round(t["seconds"])})
     return pd.DataFrame(rows, columns=["notebook", "stage", "built", "seconds"])
-
-
-def _flatten(prefix: str, value, out: dict) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    elif isinstance(value, (int, float, str, bool)) or value is None:
-        out[prefix] = value
-    # lists (curves, rows) are left out of the table: they are in the JSON
-
-
-def summary_table(out_dir):
-    """One row per number the notebooks saved: notebook, key, value (nested keys joined with dots)."""
-    import pandas as pd
-    rows = []
-    for path in sorted(Path(out_dir).glob("*.json")):
-        try:
-            summary = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(summary, dict) or "numbers" not in summary:
-            continue
-        flat = {}
-        _flatten("", summary["numbers"], flat)
-        rows += [{"notebook": summary.get("notebook", path.stem), "key": k, "value": v} for k, v in flat.items()]
-    return pd.DataFrame(rows, columns=["notebook", "key", "value"])
 
 
 def methods_table(out_dir):

@@ -94,7 +94,7 @@ def method_picker(value="pd", methods=None) -> W.Dropdown:
                       description="method", style={"description_width": "initial"}, layout=W.Layout(width="420px"))
 
 
-def pretrained_picker(value="classroom") -> W.ToggleButtons:
+def pretrained_picker(value="own") -> W.ToggleButtons:
     """Where PF's and PD's pre-trained student comes from (recipes.PRETRAINED)."""
     return W.ToggleButtons(options=list(PRETRAINED), value=value, description="pre-trained",
                            tooltips=list(PRETRAINED.values()))
