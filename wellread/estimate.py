@@ -97,7 +97,7 @@ class Estimate:
                 f"(this machine allows {self.available / 1e9:.1f} GB)")
 
 
-def estimate(size: Size, method: str, b: Budget, pretrained: str = "classroom") -> Estimate:
+def estimate(size: Size, method: str, b: Budget, pretrained: str = "own") -> Estimate:
     """The student's own stages of `method` at budget `b` (the shared teacher and its logits are not counted; a PF or
     PD student pre-trained elsewhere, `pretrained` "minilm" or "google", costs no pre-training here)."""
     precision = resolve(b.precision)
@@ -119,7 +119,7 @@ def estimate(size: Size, method: str, b: Budget, pretrained: str = "classroom") 
     return Estimate(seconds=seconds, memory=memory, available=machine_memory(), precision=precision)
 
 
-def warning(size: Size, method: str, b: Budget, pretrained: str = "classroom") -> str | None:
+def warning(size: Size, method: str, b: Budget, pretrained: str = "own") -> str | None:
     """A sentence to show before a run that will not fit this machine's memory or a class's time, else None."""
     guess = estimate(size, method, b, pretrained)
     if guess.fits and not guess.slow:
