@@ -44,7 +44,7 @@ def test_run_warns_before_any_stage_starts(laptop, monkeypatch, tmp_path):
         raise RuntimeError("the first stage would start here")
 
     monkeypatch.setenv("WELLREAD_RUNS", str(tmp_path))
-    monkeypatch.setattr(recipes, "_pretrained", first_stage)
+    monkeypatch.setattr(recipes, "pretrain", first_stage)
     with pytest.warns(UserWarning, match="Base with pd .* will not fit in memory"):
         with pytest.raises(RuntimeError, match="first stage"):
             run("pd", "base", "classroom")
