@@ -1,32 +1,40 @@
 """The reading curve: how much a Tiny student (L2/H128) gains on the task from the tokens it read in masked-LM
-pre-training. One long pre-training run keeps a snapshot at each point; each point is then fine-tuned with all
-labels and with 1,000 labels, three seeds each, and the rows are appended to data/results/results.csv.
+pre-training. One long pre-training run keeps a snapshot at each point; each point (and a random start, 0 tokens)
+is then fine-tuned with all labels and with 1,000 labels, three seeds each, and the rows are added to
+data/results/results.csv (setting "reading=<steps>", "reading=<steps>,labels=1000,epochs=<E>").
 
     python benchmarks/reading_curve.py pretrain      # hours on 2 CPU cores; resumes where it stopped
-    python benchmarks/reading_curve.py rows          # fine-tunes every point that exists, skips rows already there
+    python benchmarks/reading_curve.py rows          # fine-tunes every point built so far; skips rows already there
+    python benchmarks/reading_curve.py figure        # data/results/reading_curve.{html,svg} (the SVG needs matplotlib)
 
-Both steps are resumable: run them again after any interruption.
+Every step is resumable: run it again after any interruption.
 """
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import replace
 
 import wellread  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads)
+from wellread import plots, results
 from wellread.budget import get_budget
-from wellread.pretrain import pretrain
+from wellread.pretrain import is_built, pretrain
+from wellread.recipes import run
 
 SIZE = "L2/H128"
 BUDGET = "classroom"
+SEEDS = (0, 1, 2)
 # Steps of 32 blocks x 128 tokens: 2.0M, 6.1M, 24.6M, 49.2M and 102.4M tokens read.
 POINTS = (500, 1_500, 6_000, 12_000, 25_000)
 # One schedule for every point (each point is a snapshot of the longest run), with the classroom's 30 warm-up steps.
 CURVE = {"pretrain__schedule_steps": POINTS[-1], "pretrain__warmup_frac": 30 / POINTS[-1], "pretrain__eval_every": 500}
+# 1,000 labels are 32 steps an epoch: the epochs are chosen on seed 0's validation accuracy at each point.
+FEW_LABELS, EPOCH_CHOICES = 1000, (10, 25, 50)
 
 
 def point_overrides(steps: int) -> dict:
-    """The budget overrides whose pre-training is the curve's point at `steps`."""
-    return {**CURVE, "pretrain__steps": steps}
+    """The budget overrides whose pre-training is the curve's point at `steps` (0: no pre-training)."""
+    return {**CURVE, "pretrain__steps": steps} if steps else {}
 
 
 def run_pretraining() -> None:
@@ -34,12 +42,63 @@ def run_pretraining() -> None:
     pretrain(config, snapshots=POINTS[:-1], checkpoint_every=250)
 
 
+def _best_epochs(rows: list[dict], steps: int) -> int:
+    """The epoch count whose seed-0 run at this point had the best validation accuracy (ties: the fewer)."""
+    scored = [(float(r["val_acc"]), -e) for e in EPOCH_CHOICES for r in rows
+              if r["budget"] == BUDGET and r["seed"] in ("0", 0) and r["size"] == SIZE
+              and r["setting"] == f"reading={steps},labels={FEW_LABELS},epochs={e}"]
+    return -max(scored)[1]
+
+
+def planned_runs(rows: list[dict]):
+    """(method, seed, setting, overrides) for every point built so far; lazy, so the seeds after 0 read the rows
+    that seed 0's runs added."""
+    for steps in (0, *POINTS):
+        if steps and not is_built(replace(get_budget(BUDGET, **point_overrides(steps)).pretrain, size=SIZE)):
+            print(f"the point at {steps} steps is not pre-trained yet: run `reading_curve.py pretrain`")
+            continue
+        method, base = ("pf" if steps else "basic"), point_overrides(steps)
+        for seed in SEEDS:
+            yield method, seed, f"reading={steps}", base
+        few = {**base, "task__train_examples": FEW_LABELS}
+        for epochs in EPOCH_CHOICES:
+            yield method, 0, f"reading={steps},labels={FEW_LABELS},epochs={epochs}", {**few, "finetune__epochs": float(epochs)}
+        for seed in SEEDS[1:]:
+            epochs = _best_epochs(rows, steps)
+            yield method, seed, f"reading={steps},labels={FEW_LABELS},epochs={epochs}", {**few, "finetune__epochs": float(epochs)}
+
+
+def add_rows() -> None:
+    rows = results.read_rows()
+    done = {(r["size"], r["method"], str(r["seed"]), r["setting"], r["budget"]) for r in rows}
+    for method, seed, setting, overrides in planned_runs(rows):
+        if (SIZE, method, str(seed), setting, BUDGET) in done:
+            continue
+        started = time.time()
+        result = run(method, SIZE, BUDGET, seed, quiet=True, **overrides)
+        rows.append(result.record(setting))
+        done.add((SIZE, method, str(seed), setting, BUDGET))
+        results.write_rows(rows)
+        print(f"{setting:<36} seed {seed}: val {result.val_acc:.3f} test {result.test_acc:.3f} "
+              f"({time.time() - started:.0f} s)", flush=True)
+    print(results.reading_table(rows).to_string(index=False))
+
+
+def write_figure() -> None:
+    rows = results.read_rows()
+    figure = plots.reading_curve(results.reading_frame(rows), results.reading_ends(rows))
+    figure.write_html(results.RESULTS_CSV.parent / "reading_curve.html", include_plotlyjs="cdn")
+    try:
+        figure.write_image(results.RESULTS_CSV.parent / "reading_curve.svg")
+    except (ValueError, ImportError) as error:  # kaleido is not a dependency of the kit
+        print(f"no SVG ({error}); the HTML figure is written")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["pretrain", "rows"])
+    parser.add_argument("step", choices=["pretrain", "rows", "figure"])
     args = parser.parse_args()
-    if args.step == "pretrain":
-        run_pretraining()
+    {"pretrain": run_pretraining, "rows": add_rows, "figure": write_figure}[args.step]()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ matplotlib is installed, data/results/methods.svg (the main figure, for the READ
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from itertools import chain
@@ -18,21 +17,16 @@ from pathlib import Path
 import wellread  # noqa: F401  (before torch: OMP_WAIT_POLICY)
 from wellread import cache
 from wellread.budget import get_budget
-from wellread.finetune import build_classifier
-from wellread.recipes import METHODS, run, teacher
+from wellread.device import cpu_flags, resolve
+from wellread.recipes import METHODS, run, teacher, teacher_name
 from wellread.findings import findings
-from wellread.results import (ANALYSES_BUDGET, GRID_BUDGET, committed_figures, results_figures, results_frame,
-                              same_shape)
+from wellread.results import (ANALYSES_BUDGET, COLUMNS, GRID_BUDGET, committed_figures, read_rows, results_figures,
+                              results_frame, same_shape, write_rows)
 from wellread.results import pf_lead as lead_frame
 from wellread.sizes import parse_size
 from wellread.speed import latency_ms
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "results"
-FIELDS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", "test_f1", "params",
-          "latency_ms", "wall_s", "budget", "commit", "date", "machine", "task", "pretrained"]
-# rows written before those two columns: the embedded task, and the pre-training each method implied
-_IMPLIED = {"pf": "own", "pd": "own", "truncated": "minilm", "teacher": "minilm"}
-
 ANALYSES = ("labels", "transfer_size", "domain", "pretrain_steps", "corpus", "finetune_lr", "block", "vocab")
 # Same shape, random start against a start that read at scale: MiniLM's bottom layers (L*/H384, off the grid; the
 # random students get the grid's H/64 = 6 heads, MiniLM has 12: the same parameters). Each method's learning rate
@@ -124,13 +118,12 @@ def teacher_row(budget: str) -> dict:
     """The shared teacher as a row of its own, so every student sits beside its accuracy and latency."""
     b = get_budget(budget)
     path = teacher(b, quiet=True)
-    scores = cache.metrics(path)
-    model, _ = build_classifier(str(path))
-    row = {"size": f"L{model.config.num_hidden_layers}/H{model.config.hidden_size}", "method": "teacher", "seed": 0,
-           "setting": "default", "budget": b.name, "latency_ms": latency_ms(model, batch=1, seq_len=b.task.max_len, repeats=20),
-           **{k: scores.get(k) for k in ("val_acc", "test_acc", "val_f1", "test_f1", "params", "wall_s")},
-           **cache.provenance()}
-    return {k: row.get(k) for k in FIELDS}
+    scores, shape = cache.metrics(path), cache.read_json(path / "config.json")
+    row = {"size": f"L{shape['num_hidden_layers']}/H{shape['hidden_size']}", "method": "teacher", "seed": 0,
+           "setting": "default", "budget": b.name, "teacher": teacher_name(b), "precision": resolve(b.precision),
+           **{k: scores.get(k) for k in ("val_acc", "test_acc", "val_f1", "test_f1", "params", "wall_s", "latency_ms")},
+           **cache.provenance(), "cpu_flags": " ".join(cpu_flags())}
+    return {k: row.get(k) for k in COLUMNS}
 
 
 def main_grid(rows, budget: str):
@@ -259,21 +252,6 @@ def same_shape_summary(rows, budget: str) -> str:
     return "\n".join(lines)
 
 
-def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with path.open() as f:
-        return [{**row, "task": row.get("task") or "rotten_tomatoes",
-                 "pretrained": row.get("pretrained") or _IMPLIED.get(row["method"], "none")} for row in csv.DictReader(f)]
-
-
-def write_rows(path: Path, rows: list[dict]) -> None:
-    with cache.atomic_path(path) as tmp, tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["L2/H128", "L4/H256"],
@@ -295,7 +273,7 @@ def main(argv=None) -> int:
     plan = list(planned_runs(args))
     if not any(r["method"] == "teacher" and r["budget"] == args.budget for r in rows):
         rows.append(teacher_row(args.budget))
-        write_rows(args.out, rows)
+        write_rows(rows, args.out)
     started = time.time()
     for i, (label, size, method, seed, setting, kwargs) in enumerate(chain(plan, same_shape_runs(args, rows)), 1):
         key = (label, method, str(seed), setting, args.budget)
@@ -303,10 +281,9 @@ def main(argv=None) -> int:
             continue
         t0 = time.time()
         result = run(method, size, args.budget, seed, quiet=True, **kwargs)
-        row = {**result.row(), "setting": setting, **cache.provenance()}
-        rows.append({k: row.get(k) for k in FIELDS})
+        rows.append(result.record(setting))
         done.add(key)
-        write_rows(args.out, rows)
+        write_rows(rows, args.out)
         print(f"[{i}] {label:<8} {method:<9} seed={seed} {setting:<22} val {result.val_acc:.3f} "
               f"test {result.test_acc:.3f}  ({time.time() - t0:.0f} s)", flush=True)
     print(f"grid done in {time.time() - started:.0f} s -> {args.out}")

@@ -172,15 +172,18 @@ def test_03_distillation(executed):
 
 @pytestmark_exec
 def test_04_pretrained_distillation(executed):
-    n = _execute("04_pretrained_distillation", executed)["numbers"]
+    n = _execute("04_pretrained_distillation", executed, WELL_READ_LABELS=128)["numbers"]
     assert set(n["methods"]) == set(METHODS)
     for m in n["methods"].values():
         _acc(m["test_acc"]), _acc(m["val_acc"])
         assert m["latency_ms"] > 0 and m["params"] > 0 and m["seeds"] == 1
     assert n["teacher_latency_ms"] > 0 and n["exercise_reference_ok"] is True and n["exercise_mine_ok"] is False
-    grid = results.results_grid()
-    if grid is not None and len(results.same_shape(grid)):  # the committed students that did read stand beside yours
-        assert {"your runs", "committed grid"} <= {s["source"] for s in n["starts"]}
+    # the well-read comparison ran here: one shape from a random start and from MiniLM's layers, both recipes
+    assert {(r["method"], r["pretrained"], r["size"]) for r in n["well_read"]} == \
+        {("basic", "none", "L2/H384"), ("pf", "minilm", "L2/H384"), ("d", "none", "L2/H384"), ("pd", "minilm", "L2/H384")}
+    assert {s["start"] for s in n["starts"]} == {"none", "minilm"} and {s["source"] for s in n["starts"]} == {"your runs"}
+    assert n["learner_reading_point"]["tokens"] == SMOKE.pretrain.steps * SMOKE.pretrain.batch_size * SMOKE.pretrain.block_size
+    _acc(n["pd_alpha_test_acc"])
 
 
 @pytestmark_exec

@@ -37,24 +37,17 @@ DEFAULT_STUDENT = "tiny"
 
 
 def install_cell() -> str:
-    """The source of every notebook's first cell: install the kit where `wellread` is missing.
-
-    It installs only what is missing (no Jupyter, no papermill: those are the `notebooks` extra), and pins
-    the torch already there, so Colab's own CUDA build is never replaced."""
+    """The source of every notebook's first cell: on Colab or a bare Jupyter, clone and install the kit, keeping the
+    torch already there (Colab's CUDA build) and adding no Jupyter or papermill; elsewhere it does nothing."""
     return (
-        "# Runs anywhere: where the wellread kit is missing (Colab, a bare Jupyter) this cell clones and\n"
-        "# installs it; where it is installed (a laptop with `pip install -e .`, Binder) it does nothing.\n"
-        "import importlib.util, os, subprocess, sys\n"
+        "# On Colab or a bare Jupyter this installs the kit (keeping the torch already there); elsewhere it does nothing.\n"
+        "import importlib.metadata, importlib.util, os, subprocess, sys\n"
         "if importlib.util.find_spec(\"wellread\") is None:\n"
-        f"    _repo, _dir = \"{REPO_URL}\", os.path.expanduser(\"{INSTALL_DIR}\")\n"
-        "    if not os.path.isdir(_dir):\n"
-        "        subprocess.check_call([\"git\", \"clone\", \"--depth\", \"1\", _repo, _dir])\n"
-        "    _keep = []  # the torch already installed stays (Colab's is a CUDA build): pip must not replace it\n"
-        "    if importlib.util.find_spec(\"torch\") is not None:\n"
-        "        from importlib.metadata import version\n"
-        "        _keep = [f\"torch=={version('torch')}\"]\n"
-        "    subprocess.check_call([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"-e\", _dir, *_keep])\n"
-        "    sys.path.insert(0, _dir)  # this kernel started before the install: let it import the clone"
+        f"    _kit = os.path.expanduser(\"{INSTALL_DIR}\")\n"
+        f"    os.path.isdir(_kit) or subprocess.check_call([\"git\", \"clone\", \"-q\", \"--depth\", \"1\", \"{REPO_URL}\", _kit])\n"
+        "    _torch = [f\"torch=={importlib.metadata.version('torch')}\"] if importlib.util.find_spec(\"torch\") else []\n"
+        "    subprocess.check_call([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"-e\", _kit, *_torch])\n"
+        "    sys.path.insert(0, _kit)  # this kernel started before the install"
     )
 
 

@@ -355,3 +355,54 @@ def starts_bars(df, teacher: float | None = None, title: str = "Where the studen
     fig.update_yaxes(title="test accuracy", range=[max(0.0, min(0.5, low - 0.05)), 1.0])
     fig.update_layout(barmode="group")
     return _layout(fig, title + " (bars: mean ± sd over seeds)", height=480)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The reading curve
+
+def reading_curve(df, ends=None, learner: dict | None = None, paper_words: float = 3.3e9,
+                  title: str = "The reading curve: what a Tiny student (L2/H128) gains from the tokens it read") -> go.Figure:
+    """Three panels against tokens read (log scale): held-out masked-LM loss beside a unigram model's, then test
+    accuracy with all labels and with 1,000 (mean ± sd over seeds; the random start as a dashed line). `ends`:
+    students that read at scale elsewhere (results.reading_ends), drawn at the paper's 3.3B words. `learner`: your
+    own point, {"tokens", "test_acc", "heldout_loss"} (all labels)."""
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07,
+                        subplot_titles=("held-out MLM loss (nats)", "test accuracy, all labels",
+                                        "test accuracy, 1,000 labels"))
+    read = df[df["steps"] > 0]
+    losses = read.groupby("steps").agg(tokens=("pretrain_tokens", "first"), loss=("heldout_loss", "first"),
+                                       unigram=("unigram_loss", "first")).reset_index()
+    fig.add_trace(go.Scatter(x=losses["tokens"], y=losses["loss"], mode="lines+markers", name="the student",
+                             marker=dict(color=METHOD_COLORS["pf"])), row=1, col=1)
+    if len(losses):
+        fig.add_hline(y=float(losses["unigram"].iloc[0]), line_dash="dot", line_color="#7f7f7f", row=1, col=1,
+                      annotation_text="unigram model", annotation_position="bottom right")
+    for col, labels in ((2, "all"), (3, "1000")):
+        part = read[read["labels"] == labels]
+        stats = part.groupby("steps").agg(tokens=("pretrain_tokens", "first"), mean=("test_acc", "mean"),
+                                          sd=("test_acc", "std"), seeds=("seed", "nunique")).reset_index()
+        fig.add_trace(go.Scatter(x=stats["tokens"], y=stats["mean"], mode="lines+markers", showlegend=False,
+                                 marker=dict(color=METHOD_COLORS["pf"]), customdata=stats["seeds"],
+                                 error_y=dict(type="data", array=stats["sd"].fillna(0)),
+                                 hovertemplate="%{x:.3s} tokens: %{y:.3f} (%{customdata} seeds)<extra></extra>"),
+                      row=1, col=col)
+        random_start = df[(df["steps"] == 0) & (df["labels"] == labels)]["test_acc"]
+        if len(random_start):
+            fig.add_hline(y=float(random_start.mean()), line_dash="dash", line_color=METHOD_COLORS["basic"], row=1,
+                          col=col, annotation_text=f"random start {random_start.mean():.3f}",
+                          annotation_position="bottom right")
+    if ends is not None and len(ends):
+        fig.add_trace(go.Scatter(x=[paper_words] * len(ends), y=ends["test_acc"], mode="markers+text",
+                                 text=[f"MiniLM's layers, {s}" for s in ends["size"]], textposition="middle left",
+                                 marker=dict(symbol="diamond", size=11, color=METHOD_COLORS["truncated"]),
+                                 error_y=dict(type="data", array=ends["test_sd"].fillna(0)),
+                                 name="read at scale elsewhere (another shape; x: the paper's 3.3B words)"),
+                      row=1, col=2)
+    if learner:
+        for col, y in ((1, learner.get("heldout_loss")), (2, learner.get("test_acc"))):
+            if y is not None:
+                fig.add_trace(go.Scatter(x=[learner["tokens"]], y=[y], mode="markers", name="your run",
+                                         marker=dict(symbol="star", size=16, color="#d62728"),
+                                         showlegend=col == 2), row=1, col=col)
+    fig.update_xaxes(type="log", title="tokens read in pre-training")
+    return _layout(fig, title, height=430, legend=dict(orientation="h", y=-0.25))

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data, train
-from .cache import atomic_path, discard_unreadable, stage
+from .cache import atomic_path, config_key, discard_unreadable, runs_dir, stage
 from .device import autocast, check_precision, resolve, seed_everything
 from .sizes import parse_size
 from .vocab import CORPORA, get_tokenizer, tokenize_corpus
@@ -190,14 +190,23 @@ def pretrain(config: PretrainConfig, *, force=False, quiet=False, on_eval=None, 
     `snapshots` the student so far is saved as the artifact of `replace(config, steps=step)` on this run's
     schedule: the same weights a run of that config alone would reach, so a reading curve costs one run.
     """
-    config = replace(config, precision=resolve(config.precision))  # the key says which precision ran
-    if config.schedule_steps == config.steps:
-        config = replace(config, schedule_steps=None)  # one key for one schedule
+    config = canonical(config)
     bad = [s for s in snapshots if not isinstance(s, int) or not 1 <= s < config.steps]
     if bad:
         raise ValueError(f"snapshots {bad}: use step counts between 1 and steps - 1 ({config.steps - 1})")
     return stage("pretrain", config, lambda work: _run(config, work, quiet, on_eval, checkpoint_every,
                                                        sorted(set(snapshots))), force=force)
+
+
+def canonical(config: PretrainConfig) -> PretrainConfig:
+    """The config as its cache key holds it: the precision resolved, a schedule as long as the run left unsaid."""
+    config = replace(config, precision=resolve(config.precision))  # the key says which precision ran
+    return replace(config, schedule_steps=None) if config.schedule_steps == config.steps else config
+
+
+def is_built(config: PretrainConfig) -> bool:
+    """Whether this pre-training (or a snapshot of a longer run with it) is in the cache, without building it."""
+    return (runs_dir() / "pretrain" / config_key(canonical(config))).is_dir()
 
 
 def _load_checkpoint(path: Path):

@@ -8,10 +8,12 @@ import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from transformers import AutoConfig
+
 from . import cache, data, estimate
 from .budget import Budget, get_budget, with_task
 from .distill import distill
-from .device import resolve
+from .device import cpu_flags, resolve
 from .finetune import check_init, finetune
 from .pretrain import pretrain
 from .vocab import wordpiece_dir
@@ -50,12 +52,27 @@ class Result:
     wall_s: float                 # the student's own stages (pre-training included), cached or not
     path: str                     # the final model folder
     precision: str = ""           # what the student's stages ran with
+    teacher: str = ""             # who labelled the transfer set (D, PD), see teacher_name
+    pretrain_tokens: int | None = None  # tokens read in the kit's own pre-training: 0 from random, None: read elsewhere
+    heldout_loss: float | None = None   # its masked-LM loss on held-out text (nats), and a unigram model's
+    unigram_loss: float | None = None
     curves: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
 
     def row(self) -> dict:
         """The flat part of the record, for a table."""
         return {k: v for k, v in asdict(self).items() if k not in ("curves", "config")}
+
+    def record(self, setting: str = "default") -> dict:
+        """The row for the committed results file: the run, the setting it varies, and where and how it ran."""
+        return {**self.row(), "setting": setting, **cache.provenance(), "cpu_flags": " ".join(cpu_flags())}
+
+
+def teacher_name(b: Budget) -> str:
+    """The teacher in a few words: which encoder, fine-tuned how many epochs ("minilm-l6-1ep")."""
+    init = b.teacher.init
+    name = "minilm-l6" if init == "embedded" else Path(init).name.lower()
+    return f"{name}-{b.teacher.epochs:g}ep"
 
 
 # Fields a recipe sets itself, from run()'s own arguments or from another stage: an override would be ignored.
@@ -88,6 +105,13 @@ def pretrained_student(size="tiny", budget: str | Budget = "classroom", *, force
 def teacher(budget: str | Budget = "classroom", *, force=False, quiet=False, **overrides) -> Path:
     """The fine-tuned teacher (seed 0, shared by every student and seed)."""
     return train_teacher(resolve_budget(budget, **overrides).teacher, force=force, quiet=quiet)
+
+
+def teacher_result(budget: str | Budget = "classroom", *, quiet=False, **overrides) -> Result:
+    """The teacher's record, like a student's: its accuracy, latency and size beside theirs."""
+    b = resolve_budget(budget, **overrides)
+    return _result("teacher", b.teacher.seed, b, "minilm" if b.teacher.init == "embedded" else b.teacher.init,
+                   [("finetune", train_teacher(b.teacher, quiet=quiet))])
 
 
 def transfer_set(budget: str | Budget = "classroom", *, force=False, quiet=False, **overrides) -> Path:
@@ -135,10 +159,18 @@ def preflight(method: str, b: Budget, seed, size, pretrained: str) -> None:
     if b.task.source == "hub":
         data.require_hub(f"the task {b.task.name!r}")
     where = b.task.train if b.task.source == "files" else f"the task {b.task.name!r}"
-    for split, rows in zip(("train", "validation", "test"), b.task.splits()):
+    names = b.task.label_names
+    for split, rows in zip(("train", "validation", "test"), b.task.splits(seed)):
         if len(rows) < b.finetune.batch_size:
             raise ValueError(f"{where}: the {split} split has {len(rows)} rows, fewer than one batch "
                              f"({b.finetune.batch_size}); add rows, or lower finetune__batch_size and distill__batch_size")
+        absent = [names[i] for i in sorted(set(range(len(names))) - set(rows["label"]))]
+        if absent and b.task.source == "files":  # the files themselves were checked: the budget's subsample lost it
+            field = "task__train_examples" if split == "train" else "task__eval_examples"
+            raise ValueError(f"{where}: at the {b.name!r} budget the {split} split keeps {len(rows)} rows ({field}) and "
+                             f"no example of class(es) {absent[:5]}; raise {field} (None: all rows)")
+    if b.task.source == "files":
+        data.show_class_table(b.task, seed)
     if method in ("pf", "pd") and b.pretrain.source == "hub":
         data.check_corpus(b.pretrain.corpus, "hub")
     transfer = b.logits.transfer
@@ -147,6 +179,19 @@ def preflight(method: str, b: Budget, seed, size, pretrained: str) -> None:
         if b.task.pairs:
             raise ValueError(f"{b.task.name!r} is a sentence-pair task: the transfer text {transfer!r} has single "
                              "texts; use transfer='none' (the task's own training pairs) or a file of pairs")
+    if method in ("d", "pd") and transfer not in (None, "none") and data.is_transfer_file(transfer):
+        data.transfer_inputs(transfer, b.task, 1)  # an empty, blank or wholly held-out file is refused here
+    # Legal but costly choices are named before they cost.
+    from .device import slow_precision
+    slow = slow_precision(b.precision)
+    if slow:
+        warnings.warn(slow, stacklevel=3)
+    if pretrained == "minilm" and size.hidden != 384:
+        wide = parse_size((size.layers, 384), off_grid=True)
+        warnings.warn(f"pretrained='minilm' keeps MiniLM's width: this trains {wide.short} "
+                      f"({wide.mlm_params / 1e6:.1f}M parameters), not {size.name} ({size.short}, "
+                      f"{size.mlm_params / 1e6:.1f}M): a different student; for {size.short} itself use "
+                      "pretrained='classroom' or 'google'", stacklevel=3)
 
 
 def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, task=None,
@@ -178,9 +223,10 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
     tune = replace(b.finetune, size=size.short, seed=seed)
     if method in ("basic", "pf"):
         stages.append(("finetune", finetune(replace(tune, init=str(init)), quiet=quiet, force=force)))
-    elif method == "truncated":
-        config = replace(b.truncated, init=base_teacher(b.teacher.init), layers=b.truncated.layers or size.layers,
-                         size=size.short, seed=seed)
+    elif method == "truncated":  # as deep as the student, unless told: the two then cost about the same per layer
+        base = base_teacher(b.teacher.init)
+        layers = b.truncated.layers or min(size.layers, AutoConfig.from_pretrained(base).num_hidden_layers)
+        config = replace(b.truncated, init=base, layers=layers, size=size.short, seed=seed)
         stages.append(("finetune", finetune(config, quiet=quiet, force=force)))
     else:
         distil = replace(b.distill, size=size.short, seed=seed, logits=str(_logits(b, quiet=quiet)), init=str(init))
@@ -195,13 +241,31 @@ def _result(method: str, seed: int, b: Budget, pretrained: str, stages: list) ->
     final = stages[-1][1]
     scores = cache.metrics(final)
     shape = cache.read_json(final / "config.json")
+    reading = dict(stages).get("pretrain")
+    read = cache.metrics(reading) if reading else {}
     return Result(method=method, size=f"L{shape['num_hidden_layers']}/H{shape['hidden_size']}", seed=seed,
                   budget=b.name, task=b.task.name, pretrained=pretrained, val_acc=scores["val_acc"],
                   test_acc=scores["test_acc"], val_f1=scores["val_f1"], test_f1=scores["test_f1"],
                   params=scores["params"], latency_ms=scores.get("latency_ms", float("nan")), precision=resolve(b.precision),
+                  teacher=teacher_name(b) if method in ("d", "pd", "teacher") else "",
+                  pretrain_tokens=read.get("tokens_seen") if reading else 0 if pretrained == "none" else None,
+                  heldout_loss=read.get("heldout_loss"), unigram_loss=read.get("unigram_entropy"),
                   wall_s=sum(cache.metrics(p).get("wall_s", 0) for _, p in stages), path=str(final),
                   curves={name: cache.metrics(p).get("curve", []) for name, p in stages},
                   config={"budget": asdict(b), "stages": [str(p) for _, p in stages]})
+
+
+def well_read(size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, labels: int = 1000,
+              quiet=False) -> list[Result]:
+    """One shape, L{layers}/H384, from a random start and from MiniLM's layers (a start that read at scale): basic and
+    PF fine-tuned on few labels for 10 epochs (a random start needs them), D and PD distilled from the teacher on the
+    unlabeled transfer set."""
+    shape = parse_size(f"L{min(parse_size(size).layers, 6)}/H384", off_grid=True)
+    few = {"task__train_examples": labels, "finetune__epochs": 10.0}
+    return [run("basic", shape, budget, seed, quiet=quiet, **few),
+            run("pf", shape, budget, seed, pretrained="minilm", quiet=quiet, **few),
+            run("d", shape, budget, seed, quiet=quiet),
+            run("pd", shape, budget, seed, pretrained="minilm", quiet=quiet)]
 
 
 def compare(size="tiny", methods=tuple(METHODS), budget: str | Budget = "classroom", seeds=(0,), quiet=False,

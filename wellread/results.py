@@ -3,12 +3,14 @@ and notebook 5's own runs parsed into analyses, PF's lead over basic training, t
 paper's published numbers (data/paper_results.csv) to set beside them."""
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
 
 from . import plots
 from .budget import get_budget
+from .cache import atomic_path
 from .sizes import VOCAB_SIZE, parse_size
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -17,6 +19,30 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 # the classroom one matches within noise. Each finding and figure names the budget it read.
 GRID_BUDGET = "classroom"
 ANALYSES_BUDGET = "classroom-v1"
+
+
+# The committed results file's columns: the run, its scores, where and how it ran, and what the student read.
+COLUMNS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", "test_f1", "params", "latency_ms",
+           "wall_s", "budget", "commit", "date", "machine", "task", "pretrained", "teacher", "pretrain_tokens",
+           "heldout_loss", "unigram_loss", "precision", "cpu_flags"]
+RESULTS_CSV = DATA / "results" / "results.csv"
+
+
+def read_rows(path=RESULTS_CSV) -> list[dict]:
+    """The committed rows as dicts of strings (every column present)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return [{k: row.get(k) or "" for k in COLUMNS} for row in csv.DictReader(f)]
+
+
+def write_rows(rows: list[dict], path=RESULTS_CSV) -> None:
+    """Write every row, atomically (an interrupted write leaves the previous file)."""
+    with atomic_path(Path(path)) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def paper_results() -> pd.DataFrame:
@@ -33,7 +59,8 @@ def results_grid() -> pd.DataFrame | None:
     return pd.concat([pd.read_csv(f).assign(file=f.name) for f in files], ignore_index=True)
 
 
-_NUMERIC = ("seed", "val_acc", "test_acc", "val_f1", "test_f1", "params", "latency_ms", "wall_s")
+_NUMERIC = ("seed", "val_acc", "test_acc", "val_f1", "test_f1", "params", "latency_ms", "wall_s", "pretrain_tokens",
+            "heldout_loss", "unigram_loss")
 ANALYSES = {"transfer_size": ("transfer_size", "transfer examples", True),
             "domain": ("domain", "transfer text", False),
             "labels": ("labels", "labeled examples", True),
@@ -188,3 +215,43 @@ def starts_frame(mine, rows=None, budget: str = ANALYSES_BUDGET) -> pd.DataFrame
     frame["_first"] = (frame["source"] != "your runs").astype(int)  # your runs, then the grid's
     frame["_start"] = frame["start"].map(order).fillna(len(order))
     return frame.sort_values(["_first", "size", "_start", "recipe"], ignore_index=True).drop(columns=["_first", "_start"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# The reading curve (benchmarks/reading_curve.py): accuracy against the tokens a Tiny student read
+
+# The paper's students read BookCorpus and English Wikipedia, 3.3 billion words (its section on pre-training).
+PAPER_WORDS = 3.3e9
+
+
+def reading_frame(rows) -> pd.DataFrame:
+    """The reading-curve rows, typed: steps, pretrain_tokens, labels ("all" or a count), epochs, scores, losses."""
+    df = results_frame(rows)
+    if df.empty or "reading" not in set(df["analysis"]):
+        return pd.DataFrame(columns=["size", "method", "seed", "steps", "pretrain_tokens", "labels", "epochs",
+                                     "val_acc", "test_acc", "heldout_loss", "unigram_loss", "wall_s"])
+    df = df[df["analysis"] == "reading"].copy()
+    df["steps"] = df["x"].astype(int)
+    variant = df["variant"].fillna("")
+    df["labels"] = variant.str.extract(r"labels=(\d+)")[0].fillna("all")
+    df["epochs"] = pd.to_numeric(variant.str.extract(r"epochs=([\d.]+)")[0], errors="coerce")
+    return df
+
+
+def reading_table(rows) -> pd.DataFrame:
+    """Per point and label count: tokens read, held-out MLM loss against the unigram model, test accuracy over seeds."""
+    df = reading_frame(rows)
+    if df.empty:
+        return pd.DataFrame()
+    table = df.groupby(["labels", "steps"], sort=True).agg(
+        tokens=("pretrain_tokens", "first"), seeds=("seed", "nunique"), epochs=("epochs", "first"),
+        heldout_loss=("heldout_loss", "first"), unigram_loss=("unigram_loss", "first"),
+        test_mean=("test_acc", "mean"), test_sd=("test_acc", "std"), val_mean=("val_acc", "mean")).reset_index()
+    return table.sort_values(["labels", "steps"], key=lambda c: c.map(lambda v: (v != "all", v)) if c.name == "labels"
+                             else c, ignore_index=True)
+
+
+def reading_ends(rows, budget: str = ANALYSES_BUDGET) -> pd.DataFrame:
+    """Students that read elsewhere, at scale, for the curve's end: PF from MiniLM's layers (same-shape rows)."""
+    table = same_shape(rows, budget)
+    return table[(table["method"] == "pf") & (table["pretrained"] == "minilm")].reset_index(drop=True)
