@@ -2,8 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# On the kit's CPU machines this pin is a local CPU build; an unpinned torch could pull a multi-GB CUDA one.
 TORCH ?= torch==2.13.0
+# Linux without a GPU gets torch's CPU build (~200 MB) from this index, never the default index's multi-GB CUDA one.
+# Where the index does not answer, pip gives up within seconds and the default index is used.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+CPU_ONLY := $(shell [ "$$(uname -s)" = Linux ] && ! command -v nvidia-smi >/dev/null 2>&1 && echo yes)
+PIP := $(BIN)/python -m pip install --quiet --progress-bar off
+# uv installs the rest in about half pip's time; pip does it where uv cannot be had.
+UV_OR_PIP := $(BIN)/python -m uv pip install --quiet --python $(BIN)/python
 
 .PHONY: setup tour test data clean-runs
 
@@ -11,8 +17,10 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet --progress-bar off "$(TORCH)"
-	$(BIN)/pip install --quiet --progress-bar off -e ".[test]"
+	$(BIN)/python -c "import torch" 2>/dev/null \
+	  || { [ -n "$(CPU_ONLY)" ] && $(PIP) --index-url $(TORCH_INDEX) --timeout 5 --retries 0 "$(TORCH)"; } \
+	  || $(PIP) "$(TORCH)"
+	$(PIP) uv 2>/dev/null && $(UV_OR_PIP) -e ".[test]" || $(PIP) -e ".[test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
