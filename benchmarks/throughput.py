@@ -94,10 +94,10 @@ def naive(size, data, warmup, precision=None) -> float:
 
 
 def kit(size, data, warmup, precision, compile=False) -> float:
-    """The kit's own step (train.setup + train.train_step): masked-only head, at `precision`."""
+    """The kit's own step (train.trainer + train.train_step): masked-only head, at `precision`."""
     seed_everything(0)
     student = pretrain.build_model(size.short, VOCAB)
-    acc, model, opt, sched = train.setup(pretrain.MaskedOnlyLM(student), 10 ** 6, lr=1e-4, weight_decay=0.01,
+    acc, model, opt, sched = train.trainer(pretrain.MaskedOnlyLM(student), 10 ** 6, lr=1e-4, weight_decay=0.01,
                                          warmup_frac=0.0, precision=precision, **pretrain.ADAM)
     if compile:
         student.bert.compile()

@@ -40,3 +40,18 @@ def test_hard_labels_only_where_they_exist():
     hard = F.cross_entropy(student[labels >= 0], labels[labels >= 0])
     assert torch.allclose(distill_loss(student, teacher, labels, alpha=0.3), 0.7 * soft + 0.3 * hard)
     assert torch.allclose(distill_loss(student, teacher, torch.full((8,), -1), alpha=0.3), soft)
+
+
+def test_a_learners_soft_loss_is_the_one_distillation_uses_inside_the_block():
+    from wellread.distill import soft_cross_entropy, soft_loss_from
+    calls = []
+
+    def mine(student_logits, teacher_logits, temperature):
+        calls.append(temperature)
+        return soft_cross_entropy(student_logits, teacher_logits, temperature)
+
+    student, teacher, labels = torch.randn(4, 2), torch.randn(4, 2), torch.tensor([0, 1, -1, -1])
+    with soft_loss_from(mine):
+        inside = distill_loss(student, teacher, labels, 2.0)
+    outside = distill_loss(student, teacher, labels, 2.0)
+    assert calls == [2.0] and torch.allclose(inside, outside)

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import dataclasses
+import errno
 import gc
 import hashlib
 import json
@@ -82,7 +83,12 @@ def file_sha256(path) -> str:
 
 
 def read_json(path: Path):
-    return json.loads(Path(path).read_text())
+    """A JSON file the kit wrote; a damaged one is named, with how to rebuild it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except ValueError as e:
+        raise ValueError(f"{path} is damaged ({e}); delete its folder, or run again with force=True (CLI: --force), "
+                         "to rebuild it") from None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -134,19 +140,25 @@ def key_lock(path: Path, *, what: str = "", poll_s: float = 1.0):
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        told = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not told:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
-                    print(f"wellread: waiting for {holder} to finish building {what or path.stem}", file=sys.stderr)
-                    told = True
-                time.sleep(poll_s)
+    told = False
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not told:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                print(f"wellread: waiting for {holder} to finish building {what or path.stem}", file=sys.stderr)
+                told = True
+            handle.close()
+            time.sleep(poll_s)
+            continue
+        # The holder before us removes the file as it lets go: a lock on a file no longer at `path` guards nothing.
+        if path.exists() and os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+            break
+        handle.close()
+    with handle:
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {platform.node()}")
@@ -154,25 +166,54 @@ def key_lock(path: Path, *, what: str = "", poll_s: float = 1.0):
         try:
             yield
         finally:
-            handle.seek(0)
-            handle.truncate()
+            path.unlink(missing_ok=True)  # while still held, so no waiter locks a file that is about to go
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Unresumable(RuntimeError):
+    """A build failure whose partial work must not be resumed (a diverged run): its work folder is removed."""
+
+
+WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
+def damage(folder: Path) -> str | None:
+    """Why a finished stage folder cannot be used (an unreadable record, a model without weights), else None."""
+    for record in ("stage.json", "metrics.json", *(["config.json"] if (folder / "config.json").exists() else [])):
+        try:
+            if not isinstance(json.loads((folder / record).read_text()), dict):
+                return f"its {record} is not a JSON object"
+        except (OSError, ValueError) as e:
+            return f"its {record} is unreadable ({type(e).__name__}: {e})"
+    if (folder / "config.json").exists() and not any((folder / w).is_file() and (folder / w).stat().st_size
+                                                     for w in WEIGHTS):
+        return f"it holds a model config.json but no weights ({' or '.join(WEIGHTS[:2])})"
+    return None
+
+
+def _resumable(work: Path) -> bool:
+    """A work folder a rerun can continue from: it holds a checkpoint (pre-training writes checkpoint.pt)."""
+    return work.is_dir() and any(p.name.startswith("checkpoint") for p in work.iterdir())
 
 
 def stage(name: str, config, build: Callable[[Path], dict], *, force: bool = False) -> Path:
     """Return runs/<name>/<key>/ (artifact + stage.json + metrics.json), building it if missing or `force`.
 
     `build(work_dir)` writes the artifact into `work_dir` and returns its metrics. One process builds a key
-    at a time (the others wait, then reuse its artifact). The work dir, `<key>.partial`, survives an
-    interruption so a build may resume from checkpoints it left there; only a finished build is renamed to
-    `<key>`, so a half-written artifact is never read.
+    at a time (the others wait, then reuse its artifact). Only a finished build is renamed to `<key>`, so a
+    half-written artifact is never read; a finished one found damaged is named and rebuilt. A failed build's
+    work dir, `<key>.partial`, is kept only when it holds a checkpoint to resume from (not after a full disk or
+    a diverged run); the error gets a note naming the stage.
     """
     final = runs_dir() / name / config_key(config)
-    if final.exists() and not force:
+    if final.exists() and not force and not damage(final):
         return final
     with key_lock(final.with_name(final.name + ".lock"), what=f"{name}/{final.name}"):
-        if final.exists() and not force:  # built by the process we waited for
-            return final
+        if final.exists() and not force:
+            why = damage(final)
+            if not why:  # built by the process we waited for
+                return final
+            warnings.warn(f"{final} is damaged: {why}; rebuilding it")
         work = final.with_name(final.name + ".partial")
         if force and work.exists():
             shutil.rmtree(work)
@@ -180,17 +221,22 @@ def stage(name: str, config, build: Callable[[Path], dict], *, force: bool = Fal
         started = time.time()
         try:
             metrics = build(work) or {}
-        except BaseException:
-            if work.is_dir() and not any(work.iterdir()):
-                work.rmdir()  # nothing to resume from: leave no empty folder behind
+            metrics.setdefault("wall_s", round(time.time() - started, 2))
+            release_memory()
+            write_json(work / "stage.json", {"stage": name, "key": final.name, "config": config, **provenance()})
+            write_json(work / "metrics.json", metrics)
+            with atomic_path(final, replace=True) as tmp:
+                work.rename(tmp)
+        except BaseException as error:
+            disk_full = isinstance(error, OSError) and error.errno == errno.ENOSPC
+            kept = _resumable(work) and not disk_full and not isinstance(error, Unresumable)
+            if not kept:
+                shutil.rmtree(work, ignore_errors=True)
+            error.add_note(f"while building {name}/{final.name}" + (f" (its checkpoint is kept in {work})" if kept
+                                                                    else ""))
             raise
-        metrics.setdefault("wall_s", round(time.time() - started, 2))
-        log_build(name, final.name, time.time() - started)
-        release_memory()
-        write_json(work / "stage.json", {"stage": name, "key": final.name, "config": config, **provenance()})
-        write_json(work / "metrics.json", metrics)
-        with atomic_path(final, replace=True) as tmp:
-            work.rename(tmp)
+        with contextlib.suppress(OSError):  # the timing log is a convenience: a full disk must not fail a built stage
+            log_build(name, final.name, time.time() - started)
     return final
 
 

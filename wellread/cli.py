@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 import time
+import warnings
 
 import wellread  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 
@@ -26,6 +29,7 @@ def _add_task_options(p) -> None:
 
 def _data(args) -> None:
     from . import data
+    from .cache import cache_root
     if args.action == "check":
         if not args.files:
             raise ValueError("wellread data check FILE: name your training file (CSV, TSV, JSON or JSONL)")
@@ -33,20 +37,15 @@ def _data(args) -> None:
         return
     data.fetch(quiet=args.quiet)  # prints the counts unless quiet
     if args.quiet:
-        print(f"data pack ready in {data.cache_dir()}")
+        print(f"data pack ready in {cache_root()}")
 
 
 def _check(task) -> None:
     """What the kit understood of a task: counts, label names, the first rows."""
-    from collections import Counter
     from . import data
     splits = task.load()
     names = task.label_names
-    print(f"task {task.name!r} ({task.source}{', sentence pairs' if task.pairs else ''}); "
-          f"{len(names)} classes: {names}")
-    for split in ("train", "validation", "test"):
-        counts = Counter(splits[split]["label"])
-        print(f"  {split:<10} {len(splits[split]):>7} rows  " + ", ".join(f"{names[k]}: {v}" for k, v in sorted(counts.items())))
+    print(task.class_table())
     print("first rows of train:")
     for item, label in list(zip(data.inputs(splits["train"]), splits["train"]["label"]))[:3]:
         print(f"  [{names[label]}] {item!r:.110}")
@@ -80,6 +79,9 @@ def _overrides(pairs) -> dict:
 
 def _run(args) -> None:
     from .recipes import run
+    given = [f"--{name.replace('_', '-')}" for name in _task_options(args)]
+    if given and not args.task:
+        raise ValueError(f"{', '.join(given)} describe(s) your own file: add --task FILE (a CSV, TSV, JSON or JSONL)")
     overrides = _overrides(args.set)
     if args.precision:
         overrides["precision"] = args.precision
@@ -190,12 +192,52 @@ def main(argv=None) -> int:
         p.set_defaults(func=func)
 
     args = parser.parse_args(argv)
-    try:
-        args.func(args)
-    except (ValueError, RuntimeError, OSError) as error:
-        print(f"wellread: {error}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
+        try:
+            args.func(args)
+        except KeyboardInterrupt as error:
+            where = _note(error) or f"while running `wellread {args.command}`"
+            print(f"wellread: interrupted {where}; what was finished is kept: run the same command again to resume",
+                  file=sys.stderr)
+            return 130
+        except Exception as error:
+            if os.environ.get("WELLREAD_DEBUG"):
+                raise
+            expected = isinstance(error, (ValueError, RuntimeError, OSError)) or _notebook_failed(error)
+            print(f"wellread: {_message(error)}" + ("" if expected else " (unexpected: a bug in the kit; "
+                  "WELLREAD_DEBUG=1 shows the traceback)"), file=sys.stderr)
+            return 2 if expected else 1
     return 0
+
+
+def _note(error: BaseException) -> str:
+    """The innermost stage an error happened in, as cache.stage notes it ("while building <stage>/<key>"), or ""."""
+    notes = getattr(error, "__notes__", None)
+    return notes[0] if notes else ""
+
+
+def _notebook_failed(error: Exception) -> bool:
+    return type(error).__name__ == "PapermillExecutionError"
+
+
+def _message(error: Exception) -> str:
+    """One line: what went wrong, where, and what to do."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        at = f" writing {error.filename}" if error.filename else ""
+        where = f" ({_note(error)})" if _note(error) else ""
+        return (f"the disk is full{at}{where}: nothing half-written was kept; free some space (or set WELLREAD_RUNS "
+                "to a folder on a larger disk) and run the same command again")
+    if _notebook_failed(error):  # the kernel's error, without papermill's cell dump
+        text = f"a notebook failed: {error.ename}: {error.evalue}"
+    else:
+        known = isinstance(error, (ValueError, RuntimeError, OSError))
+        text = str(error) if known else f"{type(error).__name__}: {error}"
+    return " ".join(text.split()) + (f" ({_note(error)})" if _note(error) else "")
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"wellread: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 if __name__ == "__main__":

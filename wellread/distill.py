@@ -1,6 +1,8 @@
 """Distillation: the student learns the teacher's soft labels on unlabeled transfer text."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,9 +26,24 @@ def soft_cross_entropy(student_logits, teacher_logits, temperature: float = 1.0)
     return -(p_teacher * log_p_student).sum(-1).mean() * temperature ** 2
 
 
+# The soft loss distillation trains with: the kit's, or, inside `soft_loss_from`, a learner's own that passed its check.
+_soft_loss = contextvars.ContextVar("soft_loss", default=soft_cross_entropy)
+
+
+@contextlib.contextmanager
+def soft_loss_from(fn):
+    """Distil with `fn(student_logits, teacher_logits, T)` as the soft loss inside this block (a notebook passes the
+    learner's function once exercises.check_distill_loss has found it equal to soft_cross_entropy)."""
+    token = _soft_loss.set(fn)
+    try:
+        yield
+    finally:
+        _soft_loss.reset(token)
+
+
 def distill_loss(student_logits, teacher_logits, labels, temperature: float = 1.0, alpha: float = 0.0):
     """(1 - alpha) * soft cross-entropy + alpha * hard cross-entropy on the rows that have a label (>= 0)."""
-    loss = soft_cross_entropy(student_logits, teacher_logits, temperature)
+    loss = _soft_loss.get()(student_logits, teacher_logits, temperature)
     labeled = labels >= 0
     if alpha > 0 and labeled.any():
         loss = (1 - alpha) * loss + alpha * F.cross_entropy(student_logits[labeled], labels[labeled])
@@ -69,11 +86,12 @@ def distill(config: DistillConfig, *, force: bool = False, quiet: bool = False) 
             return distill_loss(logits, target[:, :-1], target[:, -1].long(), config.temperature, config.alpha)
 
         model, curve = train.fit(model, tokenizer, data.inputs(transfer), targets, loss_fn, config,
-                                 desc=f"distil into {config.size}", quiet=quiet)
+                                 desc=f"distil into {config.size}", quiet=quiet, lr_field="distill__lr")
         train.save_model(model, tokenizer, work)
         return {**train.scores(model, tokenizer, validation, test, max_len=config.task.max_len,
                                precision=config.precision),
                 "transfer_examples": len(transfer), "curve": curve,
+                "soft_loss": "the kit's" if _soft_loss.get() is soft_cross_entropy else "the learner's",
                 "latency_ms": latency_ms(model, batch=1, seq_len=config.task.max_len, repeats=20,
                                          precision=config.precision)}
     return cache.stage("distill", config, build, force=force)

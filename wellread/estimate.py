@@ -19,6 +19,7 @@ PROCESS_BYTES = 700e6     # torch, transformers, datasets and a kernel, before a
 SLOW_S = 30 * 60          # a run longer than this gets a warning
 TRAIN_TEXTS = 10_175      # the embedded task's training inputs, when the budget says "all of them"
 TRANSFER_TEXTS = 105_467  # the embedded movie transfer set, when the budget says "all of it"
+MINILM_HIDDEN = 384       # the width of a student cut from the MiniLM teacher (pretrained="minilm", truncated)
 # Tokens a text costs, as a share of max_len, once its batch is padded (the embedded task's training split at 64:
 # random batches of 32 pad to 55 tokens per text, length-bucketed ones to 32)
 PADDED_SHARE = {False: 55 / 64, True: 32 / 64}
@@ -101,6 +102,8 @@ def estimate(size: Size, method: str, b: Budget, pretrained: str = "own") -> Est
     """The student's own stages of `method` at budget `b` (the shared teacher and its logits are not counted; a PF or
     PD student pre-trained elsewhere, `pretrained` "minilm" or "google", costs no pre-training here)."""
     precision = resolve(b.precision)
+    if method in ("pf", "pd") and pretrained == "minilm" or method == "truncated":
+        size = Size(size.layers, MINILM_HIDDEN, off_grid=True)  # MiniLM's layers keep their width
     train_texts = b.task.train_examples or TRAIN_TEXTS
     flops, batch, seq_len = 0.0, b.finetune.batch_size, b.task.max_len
     if method in ("pf", "pd") and pretrained == "own":

@@ -67,9 +67,13 @@ def build_classifier(init: str, size: str = "tiny", layers: int | None = None, n
     return model, tokenizer
 
 
-def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False) -> Path:
-    """Fine-tune `config.init` on the task -> runs/finetune/<key>/ (model, tokenizer, metrics)."""
+def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False, role: str = "finetune") -> Path:
+    """Fine-tune `config.init` on the task -> runs/finetune/<key>/ (model, tokenizer, metrics).
+
+    `role` ("finetune", "teacher" or "truncated"; a config with `layers` is the truncated teacher) names the stage in
+    its progress bar and its budget fields in messages."""
     check_init(config.init)
+    role = "truncated" if config.layers and role == "finetune" else role
     config = replace(config, task=config.task.canonical(), precision=resolve(config.precision))
 
     def build(work: Path) -> dict:
@@ -77,9 +81,10 @@ def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False
         num_labels = train_split.features["label"].num_classes
         seed_everything(config.seed)  # the classifier head's initial weights
         model, tokenizer = build_classifier(config.init, config.size, config.layers, num_labels)
-        name = Path(config.init).name if config.init != "random" else config.size
+        name = {"teacher": "the teacher", "truncated": f"the teacher's bottom {config.layers} layers"}.get(
+            role, Path(config.init).name if config.init != "random" else config.size)
         model, curve = train.fit(model, tokenizer, data.inputs(train_split), torch.tensor(list(train_split["label"])),
-                                 F.cross_entropy, config, desc=f"fine-tune {name}", quiet=quiet)
+                                 F.cross_entropy, config, desc=f"fine-tune {name}", quiet=quiet, lr_field=f"{role}__lr")
         train.save_model(model, tokenizer, work)
         return {**train.scores(model, tokenizer, validation, test, max_len=config.task.max_len,
                                precision=config.precision),

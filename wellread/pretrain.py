@@ -231,7 +231,7 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
     gen = seed_everything(config.seed)  # seeds the init and dropout; `gen` drives batches and masking
     student = build_model(config.size, len(tokenizer))
     schedule = config.schedule_steps or config.steps
-    acc, model, optimizer, scheduler = train.setup(
+    acc, model, optimizer, scheduler = train.trainer(
         MaskedOnlyLM(student), schedule, lr=config.lr, weight_decay=config.weight_decay,
         warmup_frac=config.warmup_frac, precision=config.precision, **ADAM)
     if config.compile:

@@ -186,7 +186,7 @@ def preflight(method: str, b: Budget, seed, size, pretrained: str) -> None:
     slow = slow_precision(b.precision)
     if slow:
         warnings.warn(slow, stacklevel=3)
-    if pretrained == "minilm" and size.hidden != 384:
+    if method in ("pf", "pd") and pretrained == "minilm" and size.hidden != 384:  # truncated is H384 by definition
         wide = parse_size((size.layers, 384), off_grid=True)
         warnings.warn(f"pretrained='minilm' keeps MiniLM's width: this trains {wide.short} "
                       f"({wide.mlm_params / 1e6:.1f}M parameters), not {size.name} ({size.short}, "

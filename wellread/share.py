@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tarfile
 import time
@@ -20,7 +21,7 @@ from .recipes import METHODS
 from .sizes import parse_size
 
 PACK_FORMAT = 1
-STAGES = ("pretrain", "finetune", "logits", "distill", "truncate", "vocab", "tokens", "speed")  # runs/ folders shared
+SHARED_FOLDERS = ("pretrain", "finetune", "logits", "distill", "truncate", "vocab", "tokens", "speed")  # runs/ folders shared
 MANIFEST = "wellread-pack.json"
 
 
@@ -57,7 +58,7 @@ def prepare(budget: str = "classroom", students=("tiny",), *, quiet: bool = Fals
 def pack(path, *, quiet: bool = False) -> Path:
     """Write every finished stage artifact under runs/ into one .tar.gz with a manifest (sha256 of every file)."""
     runs = cache.runs_dir()
-    files = sorted(p for stage in STAGES if (runs / stage).is_dir() for p in (runs / stage).rglob("*")
+    files = sorted(p for stage in SHARED_FOLDERS if (runs / stage).is_dir() for p in (runs / stage).rglob("*")
                    if p.is_file() and not any(part.endswith((".partial", ".lock")) or part.startswith(".")
                                               for part in p.relative_to(runs).parts))
     if not files:
@@ -75,6 +76,30 @@ def pack(path, *, quiet: bool = False) -> Path:
     return path
 
 
+def _outside(name: str) -> str | None:
+    """Why a pack member's path would land outside runs/<stage>/, or None."""
+    parts = Path(name).parts
+    if name.startswith(("/", "\\")) or ".." in parts or re.match(r"[A-Za-z]:", name):
+        return "points outside runs/ (an absolute path or '..')"
+    if len(parts) < 2 or parts[0] not in SHARED_FOLDERS:
+        return f"is not inside one of runs/'s stage folders (valid: {list(SHARED_FOLDERS)})"
+    return None
+
+
+def _check_manifest(path: Path, manifest) -> None:
+    """A manifest is an object with format, kit_version and files: {member path inside runs/: its sha256}."""
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+                                              for v in files.values()):
+        raise ValueError(f"{path}: its {MANIFEST} is malformed: expected an object with \"format\", \"kit_version\" "
+                         "and \"files\" mapping each member's path to its sha256 (64 hex digits): refusing the pack; "
+                         "nothing was added to runs/")
+    bad = next(((name, why) for name in files for why in [_outside(name)] if why), None)
+    if bad:
+        raise ValueError(f"{path}: its {MANIFEST} lists {bad[0]!r}, which {bad[1]}: refusing the pack; nothing was "
+                         "added to runs/")
+
+
 def unpack(path, *, quiet: bool = False) -> list[Path]:
     """Check a pack (format, kit version, every file's sha256, nothing outside runs/), then move each stage folder
     into runs/ in one rename; stages already there are kept. Returns the stage folders added."""
@@ -90,6 +115,7 @@ def unpack(path, *, quiet: bool = False) -> list[Path]:
             manifest = json.load(tar.extractfile(MANIFEST))
         except (KeyError, ValueError, TypeError):
             raise ValueError(f"{path} is not a wellread pack: it has no readable {MANIFEST}") from None
+        _check_manifest(path, manifest)
         if manifest.get("format") != PACK_FORMAT or not _compatible(str(manifest.get("kit_version", ""))):
             raise ValueError(f"{path} was packed by wellread {manifest.get('kit_version')} (pack format "
                              f"{manifest.get('format')}); this is wellread {__version__} (format {PACK_FORMAT}), whose "
@@ -102,8 +128,17 @@ def unpack(path, *, quiet: bool = False) -> list[Path]:
                 if member.name == MANIFEST:
                     continue
                 name = member.name
-                if not member.isfile() or name.startswith("/") or ".." in Path(name).parts or name not in manifest["files"]:
-                    raise ValueError(f"{path}: unexpected member {name!r} (not in its manifest): refusing the pack")
+                outside = _outside(name)
+                if outside:
+                    raise ValueError(f"{path}: member {name!r} {outside}: refusing the pack; nothing was added to "
+                                     "runs/")
+                if not member.isfile():
+                    kind = "link" if member.issym() or member.islnk() else "folder or device"
+                    raise ValueError(f"{path}: member {name!r} is a {kind}, not a plain file: refusing the pack; "
+                                     "nothing was added to runs/")
+                if name not in manifest["files"]:
+                    raise ValueError(f"{path}: member {name!r} is not in its manifest (tampered or damaged): "
+                                     "refusing the pack; nothing was added to runs/")
                 target = staging / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with tar.extractfile(member) as source, open(target, "wb") as out:

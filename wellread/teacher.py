@@ -22,7 +22,7 @@ def base_teacher(model: str = "embedded") -> str:
 
 def train_teacher(config: FinetuneConfig, *, force=False, quiet=False) -> Path:
     """Fine-tune the teacher (`config.init`: "embedded", a folder or a hub id) -> runs/finetune/<key>/."""
-    return finetune(replace(config, init=base_teacher(config.init)), force=force, quiet=quiet)
+    return finetune(replace(config, init=base_teacher(config.init)), force=force, quiet=quiet, role="teacher")
 
 
 def truncated_encoder(layers: int, model: str = "embedded", *, force: bool = False) -> Path:

@@ -11,8 +11,13 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from .cache import Unresumable
 from .data import Task, inputs
 from .device import accelerator, autocast, check_precision, seed_everything
+
+
+class Diverged(Unresumable):
+    """The loss became NaN or infinite: the weights are garbage, so the stage stops and nothing is cached."""
 
 
 def make_optimizer(model, lr: float, weight_decay: float, betas=(0.9, 0.999), eps: float = 1e-8, fused: bool = False):
@@ -24,7 +29,7 @@ def make_optimizer(model, lr: float, weight_decay: float, betas=(0.9, 0.999), ep
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, fused=fused)
 
 
-def setup(model, steps: int, *, lr: float, weight_decay: float, warmup_frac: float, precision: str = "auto",
+def trainer(model, steps: int, *, lr: float, weight_decay: float, warmup_frac: float, precision: str = "auto",
           betas=(0.9, 0.999), eps: float = 1e-8):
     """(accelerator, model, optimizer, scheduler) for `steps` steps: linear warm-up, then linear decay."""
     acc = accelerator(precision)
@@ -49,13 +54,21 @@ def train_step(acc, model, optimizer, scheduler, loss_fn: Callable, batch) -> to
 
 
 def loop(acc, model, optimizer, scheduler, batches: Iterator, loss_fn: Callable, *, steps: int, start: int = 0,
-         desc: str = "train", quiet: bool = False, on_step: Callable | None = None) -> list[float]:
-    """Steps `start+1 .. steps`, one batch from `batches` each; `on_step(step, loss, bar)` after every step."""
+         desc: str = "train", quiet: bool = False, on_step: Callable | None = None, lr_field: str = "") -> list[float]:
+    """Steps `start+1 .. steps`, one batch from `batches` each; `on_step(step, loss, bar)` after every step.
+
+    A NaN or infinite loss raises Diverged, naming `lr_field` (the budget field of this stage's learning rate)."""
     model.train()
     losses = []
     with tqdm(total=steps, initial=start, desc=desc, disable=quiet, mininterval=1.0) as bar:
         for step in range(start + 1, steps + 1):
             loss = train_step(acc, model, optimizer, scheduler, loss_fn, next(batches)).item()  # one sync per step
+            if not math.isfinite(loss):
+                lr = optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"])
+                field = lr_field or ("pretrain__lr" if desc.startswith("pretrain") else "its lr")
+                raise Diverged(f"{desc}: the loss became {loss} at step {step} of {steps}: training diverged and "
+                               f"nothing was saved; the likely cause is the learning rate {lr:g}: lower it "
+                               f"({field}, e.g. a tenth of it)")
             losses.append(loss)
             bar.update(1)
             if on_step:
@@ -82,6 +95,10 @@ class TrainConfig:
 
     def __post_init__(self):
         name = type(self).__name__
+        for attr in ("epochs", "lr", "warmup_frac", "weight_decay"):
+            value = getattr(self, attr)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name}.{attr}={value!r}: use a finite number")
         if not isinstance(self.epochs, (int, float)) or isinstance(self.epochs, bool) or self.epochs <= 0:
             raise ValueError(f"{name}.epochs={self.epochs!r}: use a number > 0 (fractions of an epoch are fine)")
         if not isinstance(self.lr, (int, float)) or self.lr <= 0:
@@ -133,11 +150,11 @@ def encode(tokenizer, texts: list, max_len: int):
 
 
 def fit(model, tokenizer, texts: list, targets: torch.Tensor, loss_of_logits: Callable, config: TrainConfig, *,
-        desc: str = "fine-tune", quiet: bool = False):
-    """Train a classifier on `texts` for `config.epochs` -> (model, curve)."""
+        desc: str = "fine-tune", quiet: bool = False, lr_field: str = ""):
+    """Train a classifier on `texts` for `config.epochs` -> (model, curve); `lr_field`: config.lr's budget field."""
     generator = seed_everything(config.seed)
     steps = max(1, round(config.epochs * math.ceil(len(texts) / config.batch_size)))
-    acc, model, optimizer, scheduler = setup(model, steps, lr=config.lr, weight_decay=config.weight_decay,
+    acc, model, optimizer, scheduler = trainer(model, steps, lr=config.lr, weight_decay=config.weight_decay,
                                              warmup_frac=config.warmup_frac, precision=config.precision)
     batches = text_batches(tokenizer, texts, targets, batch_size=config.batch_size, max_len=config.task.max_len,
                            generator=generator, device=acc.device, length_buckets=config.length_buckets)
@@ -146,7 +163,8 @@ def fit(model, tokenizer, texts: list, targets: torch.Tensor, loss_of_logits: Ca
         encoded, target = batch
         return loss_of_logits(model(**encoded).logits.float(), target)
 
-    losses = loop(acc, model, optimizer, scheduler, batches, loss_fn, steps=steps, desc=desc, quiet=quiet)
+    losses = loop(acc, model, optimizer, scheduler, batches, loss_fn, steps=steps, desc=desc, quiet=quiet,
+                  lr_field=lr_field)
     return acc.unwrap_model(model), smooth_curve(losses)
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 import re
+import warnings
+from collections import Counter
 from pathlib import Path
 
 import datasets
@@ -15,6 +18,10 @@ from .sources import SPLIT_SEED, normalise
 
 SUFFIXES = (".csv", ".tsv", ".tab", ".json", ".jsonl")
 _INTEGER = re.compile(r"-?\d+")
+# How spreadsheets and pandas write a missing value: as a label it would become a class of its own
+MISSING = ("nan", "none", "null", "na", "n/a", "<na>")
+JSON_SHAPES = ('a list of records [{"text": ..., "label": ...}, ...], a dict of equal-length columns '
+               '{"text": [...], "label": [...]}, or JSON lines (one {"text": ..., "label": ...} per line)')
 
 
 def _decode(path: Path) -> str:
@@ -31,7 +38,7 @@ def _decode(path: Path) -> str:
 
 def read_table(path) -> pd.DataFrame:
     """A user's table as strings. TSV is read literally (a quote is just a character: no silent multi-line
-    texts); CSV uses standard quoting; JSON may be records or lines."""
+    texts); CSV uses standard quoting; JSON may be records, columns or lines (JSON_SHAPES)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"labeled file not found: {path}")
@@ -45,13 +52,61 @@ def read_table(path) -> pd.DataFrame:
         elif suffix in (".tsv", ".tab"):
             df = pd.read_csv(io.StringIO(text), sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
         else:
-            lines = suffix == ".jsonl" or not text.lstrip().startswith("[")
-            df = pd.read_json(io.StringIO(text), lines=lines, dtype=False)
-    except (ValueError, pd.errors.ParserError) as e:
-        raise ValueError(f"{path}: cannot be read as {suffix[1:].upper()} ({e})") from None
+            df = _read_json(path, text, suffix)
+    except pd.errors.ParserError as e:
+        raise ValueError(f"{path}: cannot be read as {suffix[1:].upper()} ({str(e).strip()}); a text holding the "
+                         f"separator needs quotes (CSV), or the row has a column too many") from None
     if len(df) == 0:
         raise ValueError(f"{path}: no rows below the header line {text.splitlines()[0]!r}")
     return df
+
+
+def _read_json(path: Path, text: str, suffix: str) -> pd.DataFrame:
+    """One of JSON_SHAPES as a table; anything else is refused with the shape expected and the line."""
+    if suffix == ".json":
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as e:
+            lines = [line for line in text.splitlines() if line.strip()]
+            if len(lines) < 2 or not lines[0].lstrip().startswith("{"):
+                raise ValueError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno} ({e.msg}); expected "
+                                 f"{JSON_SHAPES}") from None
+        else:
+            return _json_table(path, document)
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: line {number} is not a JSON record ({e.msg}, column {e.colno}); JSON lines "
+                             'hold one object per line, like {"text": "...", "label": "..."}') from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}: line {number} holds a JSON {type(record).__name__}, not an object; JSON lines "
+                             'hold one object per line, like {"text": "...", "label": "..."}')
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def _json_table(path: Path, document) -> pd.DataFrame:
+    if isinstance(document, list):
+        wrong = next((i for i, item in enumerate(document) if not isinstance(item, dict)), None)
+        if wrong is not None:
+            raise ValueError(f"{path}: item {wrong + 1} of the list is a JSON {type(document[wrong]).__name__}, not "
+                             f"an object (line 1 opens a list); expected {JSON_SHAPES}")
+        return pd.DataFrame(document)
+    if isinstance(document, dict) and document and all(isinstance(v, (list, dict)) for v in document.values()):
+        lengths = {name: len(values) for name, values in document.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"{path}: the columns have different lengths {lengths}; a dict of columns needs one "
+                             "value per row in every column")
+        if all(isinstance(v, list) for v in document.values()):
+            return pd.DataFrame(document)
+        if all(isinstance(v, dict) for v in document.values()):  # pandas' to_json(): {column: {row: value}}
+            return pd.DataFrame(document)
+    kind = "object of single values (one record?)" if isinstance(document, dict) else type(document).__name__
+    raise ValueError(f"{path}: line 1 holds a JSON {kind}; expected {JSON_SHAPES}")
 
 
 def _column(df: pd.DataFrame, path, name: str, first_line: str) -> pd.Series:
@@ -65,6 +120,63 @@ def _column(df: pd.DataFrame, path, name: str, first_line: str) -> pd.Series:
         raise ValueError(f"{path}: column {name!r} is empty in row(s) {empty[:5]} (counting data rows from 1); "
                          "fill or remove them")
     return values
+
+
+def _rows(values, wanted) -> list[int]:
+    """Data rows (from 1) whose value is one of `wanted`."""
+    return [i + 1 for i, v in enumerate(values) if v in wanted]
+
+
+def _check_labels(df: pd.DataFrame, values: pd.Series, path, label_column: str, text_columns: list,
+                  training: bool) -> None:
+    """Refuse a label column that would silently change the classes: missing-value spellings, one class spelt
+    two ways, or (in the training file) a column of texts."""
+    if label_column in text_columns:
+        raise ValueError(f"{path}: the label column {label_column!r} is also a text column; valid label columns: "
+                         f"{[c for c in df.columns if c not in text_columns]}")
+    missing = sorted({v for v in values if v.lower() in MISSING})
+    if missing:
+        rows = _rows(values, missing)
+        raise ValueError(f"{path}: column {label_column!r} holds {missing} in data row(s) {rows[:5]} (counting from 1)"
+                         f": a missing value, not a class; fill or remove those rows (if it is a real class, name it "
+                         "otherwise)")
+    spellings = {}
+    for v in sorted(set(values)):
+        spellings.setdefault(v.casefold(), []).append(v)
+    twice = next((s for s in spellings.values() if len(s) > 1), None)
+    if twice:
+        where = "; ".join(f"{v!r} in data row(s) {_rows(values, [v])[:3]}" for v in twice)
+        raise ValueError(f"{path}: column {label_column!r} spells one class {len(twice)} ways, differing only by case "
+                         f"({where}); write each class one way")
+    distinct = len(spellings)
+    if training and distinct > max(2, len(values) // 2):
+        raise ValueError(f"{path}: column {label_column!r} has {distinct} different values in {len(values)} rows: it "
+                         "looks like text, not labels; a label column holds a few classes, each on many rows "
+                         f"(columns: {list(df.columns)})")
+    padded = [v for v in df[label_column] if isinstance(v, str) and v != v.strip()]
+    if padded:
+        warnings.warn(f"{path}: column {label_column!r}: the spaces around {len(padded)} label(s) were stripped "
+                      f"(e.g. {padded[0]!r} is read as {padded[0].strip()!r})", stacklevel=3)
+
+
+def unknown_rows(texts: list, tokenizer) -> list[int]:
+    """Data rows (from 1) whose text the tokenizer reads as nothing but [UNK] (or nothing at all)."""
+    unknown = {tokenizer.unk_token_id}
+    rows = []
+    for start in range(0, len(texts), 1000):
+        ids = tokenizer(texts[start:start + 1000], add_special_tokens=False)["input_ids"]
+        rows += [start + i + 1 for i, row in enumerate(ids) if set(row) <= unknown]
+    return rows
+
+
+def _check_words(texts: pd.Series, path, text_column: str) -> None:
+    from .pack import load_tokenizer
+    rows = unknown_rows(texts.tolist(), load_tokenizer())
+    if len(rows) > len(texts) / 2:
+        raise ValueError(f"{path}: {len(rows)} of {len(texts)} texts in column {text_column!r} (e.g. data row(s) "
+                         f"{rows[:5]}: {texts.iloc[rows[0] - 1][:40]!r}) are nothing but [UNK] to the kit's WordPiece "
+                         "vocabulary (English, uncased): the model would see no words; valid: text in words the "
+                         "vocabulary knows (emoji and most non-Latin scripts are unknown to it)")
 
 
 def _labels(values: list[str], path) -> tuple[list[str], dict]:
@@ -116,10 +228,13 @@ def load_labeled_files(train, validation=None, test=None, text_column: str = "te
         if pd.to_numeric(texts, errors="coerce").notna().all():
             raise ValueError(f"{path}: the text column {text_column!r} holds only numbers; is it the right column? "
                              f"available columns: {list(df.columns)}")
+        _check_words(texts, path, text_column)
         table = {"text": texts}
         if text_pair_column:
             table["text_pair"] = _column(df, path, text_pair_column, first_line)
-        tables[split] = pd.DataFrame({**table, "label": _column(df, path, label_column, first_line)})
+        labels = _column(df, path, label_column, first_line)
+        _check_labels(df, labels, path, label_column, [text_column, text_pair_column], split == "train")
+        tables[split] = pd.DataFrame({**table, "label": labels})
         paths[split] = path
     names, to_id = _labels(tables["train"]["label"].tolist(), train)
     if len(names) < 2:
@@ -127,8 +242,9 @@ def load_labeled_files(train, validation=None, test=None, text_column: str = "te
     for split, table in tables.items():
         unknown = sorted(set(table["label"]) - set(to_id))
         if unknown:
-            raise ValueError(f"{paths[split]}: label(s) {unknown[:5]} do not occur in the training file {train}; "
-                             f"valid: {names}")
+            cased = [f"{u!r} is {n!r} in another case" for u in unknown for n in names if u.casefold() == n.casefold()]
+            raise ValueError(f"{paths[split]}: label(s) {unknown[:5]} do not occur in the training file {train}"
+                             f"{' (' + '; '.join(cased[:3]) + ')' if cased else ''}; valid: {names}")
         repeats = _duplicates(table)
         if repeats and not drop_duplicates:
             row, first = next(iter(repeats.items()))
@@ -154,6 +270,7 @@ def load_labeled_files(train, validation=None, test=None, text_column: str = "te
                              f"{sorted(leaked)[0][:60]!r}): the scores would be inflated; remove them or pass "
                              "drop_duplicates=True (CLI: --drop-duplicates) to drop them from train")
         tables["train"] = tables["train"][~_keys(tables["train"]).isin(leaked).to_numpy()]
+    _check_every_split(tables, paths, train, names, to_id)
     columns = {"text": datasets.Value("string"), **({"text_pair": datasets.Value("string")} if text_pair_column else {}),
                "label": datasets.ClassLabel(names=names)}
     return datasets.DatasetDict({split: datasets.Dataset.from_dict(
@@ -161,3 +278,15 @@ def load_labeled_files(train, validation=None, test=None, text_column: str = "te
          "label": [to_id[v] for v in tables[split]["label"].tolist()]},
         features=datasets.Features(columns)) for split in ("train", "validation", "test")})
 
+
+def _check_every_split(tables: dict, paths: dict, train, names: list, to_id: dict) -> None:
+    """A class absent from a split cannot be scored there (and makes F1 meaningless): refuse it, naming the class."""
+    counts = {split: Counter(to_id[v] for v in table["label"]) for split, table in tables.items()}
+    for split in ("train", "validation", "test"):
+        absent = [n for i, n in enumerate(names) if not counts[split][i]]
+        if absent:
+            where = paths.get(split) or f"{train} (its {split} split is carved from it: 10%, seeded)"
+            total = {n: sum(c[names.index(n)] for c in counts.values()) for n in absent}
+            raise ValueError(f"{where}: the {split} split has no example of class(es) {absent[:5]} ({total} in all "
+                             "splits): every class needs examples in train, validation and test; add rows of it (a "
+                             "carved split takes 10% of train), or remove the class")

