@@ -160,3 +160,16 @@ def test_a_killed_builders_lock_is_taken_over(runs, tmp_path):
     (tmp_path / "log").unlink()
     out, err = _builders(1, runs, tmp_path, sleep="0")[0].communicate(timeout=120)
     assert "built by" in out and len((tmp_path / "log").read_text().split()) == 1
+
+
+def test_keys_are_the_same_wherever_the_runs_and_the_cache_live(tmp_path, monkeypatch):
+    """A pack prepared on one machine is found by another's keys: paths inside runs/ or the cache root are relative."""
+    keys = []
+    for where in ("teacher-laptop", "class-machine"):
+        monkeypatch.setenv("WELLREAD_RUNS", str(tmp_path / where / "runs"))
+        monkeypatch.setenv("WELLREAD_CACHE", str(tmp_path / where / "cache"))
+        init = str(cache.runs_dir().resolve() / "pretrain" / "abc123")
+        teacher = str(cache.cache_root().resolve() / "files" / "teacher")
+        keys.append(cache.config_key({"init": init, "teacher": teacher, "steps": 3}))
+    assert keys[0] == keys[1]
+    assert cache.config_key({"init": "/elsewhere/pretrain/abc123"}) != cache.config_key({"init": "<runs>/pretrain/abc123x"})

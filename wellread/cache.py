@@ -108,9 +108,24 @@ def _plain(value):
     return str(value)
 
 
+def _portable(value):
+    """Paths inside the runs folder or the cache root as "<runs>/..." and "<cache>/...": a config names the same
+    artifacts on every machine, so a pack prepared on one is found by the keys of another."""
+    if isinstance(value, dict):
+        return {k: _portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_portable(v) for v in value]
+    if isinstance(value, str):
+        for root, name in ((runs_dir(), "<runs>"), (cache_root(), "<cache>")):
+            for prefix in {str(root) + os.sep, str(root.resolve()) + os.sep}:
+                if value.startswith(prefix):
+                    return name + "/" + value[len(prefix):].replace(os.sep, "/")
+    return value
+
+
 def config_key(config) -> str:
-    """A short stable hash of a config (dataclass or dict, may hold other stages' keys)."""
-    text = json.dumps(_plain(config), sort_keys=True)
+    """A short stable hash of a config (dataclass or dict, may hold other stages' keys), the same on every machine."""
+    text = json.dumps(_portable(_plain(config)), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

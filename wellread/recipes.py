@@ -53,6 +53,8 @@ class Result:
     path: str                     # the final model folder
     precision: str = ""           # what the student's stages ran with
     teacher: str = ""             # who labelled the transfer set (D, PD), see teacher_name
+    soft_loss: str = ""           # D, PD: whose soft loss trained the student ("the kit's" or "the learner's")
+    trained_on: int = 0           # the examples its last stage trained on: labeled texts, or transfer texts for D, PD
     pretrain_tokens: int | None = None  # tokens read in the kit's own pre-training: 0 from random, None: read elsewhere
     heldout_loss: float | None = None   # its masked-LM loss on held-out text (nats), and a unigram model's
     unigram_loss: float | None = None
@@ -246,10 +248,12 @@ def _result(method: str, seed: int, b: Budget, pretrained: str, stages: list) ->
     return Result(method=method, size=f"L{shape['num_hidden_layers']}/H{shape['hidden_size']}", seed=seed,
                   budget=b.name, task=b.task.name, pretrained=pretrained, val_acc=scores["val_acc"],
                   test_acc=scores["test_acc"], val_f1=scores["val_f1"], test_f1=scores["test_f1"],
+                  trained_on=scores.get("transfer_examples") or scores.get("train_examples") or 0,
                   params=scores["params"], latency_ms=scores.get("latency_ms", float("nan")), precision=resolve(b.precision),
                   teacher=teacher_name(b) if method in ("d", "pd", "teacher") else "",
                   pretrain_tokens=read.get("tokens_seen") if reading else 0 if pretrained == "none" else None,
                   heldout_loss=read.get("heldout_loss"), unigram_loss=read.get("unigram_entropy"),
+                  soft_loss=cache.metrics(dict(stages)["distill"]).get("soft_loss", "") if "distill" in dict(stages) else "",
                   wall_s=sum(cache.metrics(p).get("wall_s", 0) for _, p in stages), path=str(final),
                   curves={name: cache.metrics(p).get("curve", []) for name, p in stages},
                   config={"budget": asdict(b), "stages": [str(p) for _, p in stages]})
