@@ -2,7 +2,7 @@
 tokens/s and GFLOP/s, with the CPU's flags and the precision the kit chooses here (and why).
 
     python benchmarks/throughput.py --sizes tiny mini --steps 10 --batch 32 --seq 128
-    ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/throughput.py   # a CPU without native bf16, simulated
+    benchmarks/avx2.sh python benchmarks/throughput.py      # as on an AVX2-only CPU (both matmul libraries held to AVX2)
 
 Naive: `BertForMaskedLM(input_ids, labels=...)` (vocabulary logits at every position), fp32, eager, AdamW.
 wellread: `train.train_step` on `pretrain.MaskedOnlyLM` (head only at masked positions), at fp32 and, where
@@ -121,7 +121,8 @@ def main():
     precisions = args.precisions or (["fp32", "bf16"] if chosen == "bf16" else ["fp32"])
     peak = matmul_peak()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32 matmul peak {peak:.0f} GFLOP/s")
-    print(f"CPU flags: {' '.join(cpu_flags()) or 'unknown'}; ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset)')}")
+    limits = ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS"))
+    print(f"CPU flags: {' '.join(cpu_flags()) or 'unknown'}; {limits}")
     print(f"the kit chooses {chosen}: {why}; timing the kit at {', '.join(precisions)}")
     data = batches(args.steps + args.warmup, args.batch, args.seq)
     tokens = args.batch * args.seq
