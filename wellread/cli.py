@@ -97,6 +97,21 @@ def _run(args) -> None:
         print(f"{key:>12}: {value}")
 
 
+def _pretrain(args) -> None:
+    from .cache import metrics
+    from .device import processes
+    from .recipes import pretrained_student
+    overrides = _overrides(args.set)
+    if args.precision:
+        overrides["precision"] = args.precision
+    path = pretrained_student(args.student, args.budget, force=args.force, quiet=args.quiet, **overrides)
+    if processes().is_main_process:
+        m = metrics(path)
+        print(f"pre-trained {args.student} at the {args.budget} budget: {m['tokens_seen']:,} tokens, held-out MLM loss "
+              f"{m['heldout_loss']:.3f} (unigram model {m['unigram_entropy']:.3f}) -> {path}")
+        print(f"processes: {processes().num_processes}")
+
+
 def _precision(args) -> None:
     from .device import choose_precision, cpu_flags
     precision, why = choose_precision()
@@ -150,6 +165,16 @@ def main(argv=None) -> int:
 
     precision = sub.add_parser("precision", help="which precision this machine trains with, and why")
     precision.set_defaults(func=_precision)
+
+    pretrain = sub.add_parser("pretrain", help="masked-LM pre-training of one student (data-parallel under "
+                              "`accelerate launch --multi_gpu --num_processes N -m wellread.cli pretrain ...`)")
+    pretrain.add_argument("--student", default="tiny", help="e.g. tiny, mini, L4/H256, 4x256")
+    pretrain.add_argument("--budget", default="classroom", help="smoke, classroom (default), gpu or paper")
+    pretrain.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None)
+    pretrain.add_argument("--set", action="append", metavar="FIELD=VALUE", help="e.g. --set pretrain__steps=5000")
+    pretrain.add_argument("--force", action="store_true", help="pre-train again even if cached")
+    pretrain.add_argument("--quiet", action="store_true")
+    pretrain.set_defaults(func=_pretrain)
 
     prepare = sub.add_parser("prepare", help="build every artifact the notebooks need (for a class or Binder)")
     prepare.add_argument("--budget", default="classroom")

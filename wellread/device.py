@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
 from transformers.utils import logging as transformers_logging
 
@@ -120,6 +120,12 @@ def slow_precision(precision: str = "auto") -> str | None:
 def resolve(precision: str = "auto") -> str:
     """The concrete precision a stage runs with (stored in its config, so its cache key says it)."""
     return choose_precision(requested=precision)[0]
+
+
+def processes() -> PartialState:
+    """The processes `accelerate launch` started (this one alone otherwise). On a machine without a GPU they share
+    the CPU over gloo, which Accelerate chooses only when told the run is on the CPU."""
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def accelerator(precision: str = "auto") -> Accelerator:

@@ -2,6 +2,7 @@
 head, and the pre-training run (resumable from checkpoints) on the kit's one training loop."""
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 
 from . import data, train
 from .cache import atomic_path, config_key, discard_unreadable, runs_dir, stage
-from .device import autocast, check_precision, resolve, seed_everything
+from .device import autocast, check_precision, processes, resolve, seed_everything
 from .sizes import parse_size
 from .vocab import CORPORA, get_tokenizer, tokenize_corpus
 
@@ -173,12 +174,15 @@ def build_model(size: str, vocab_size: int):
     return BertForMaskedLM(parse_size(size).bert_config(vocab_size=vocab_size))
 
 
-def masked_batches(blocks: torch.Tensor, tokenizer, batch_size: int, mask_prob: float, generator, device):
-    """nanoGPT-style batches: random blocks drawn from the seeded generator, masked afresh each time."""
+def masked_batches(blocks: torch.Tensor, tokenizer, batch_size: int, mask_prob: float, generator, device,
+                   share: tuple[int, int] = (0, 1)):
+    """nanoGPT-style batches: random blocks drawn from the seeded generator, masked afresh each time. With `share`
+    (rank, processes) a data-parallel process keeps every processes-th row: together they train on the same batch."""
+    rank, processes = share
     while True:
         idx = torch.randint(len(blocks), (batch_size,), generator=generator)
         x, y = mask_tokens(blocks[idx], tokenizer, mask_prob, generator)
-        yield x.to(device), y.to(device)
+        yield x[rank::processes].to(device), y[rank::processes].to(device)
 
 
 def pretrain(config: PretrainConfig, *, force=False, quiet=False, on_eval=None, checkpoint_every=200,
@@ -194,8 +198,32 @@ def pretrain(config: PretrainConfig, *, force=False, quiet=False, on_eval=None, 
     bad = [s for s in snapshots if not isinstance(s, int) or not 1 <= s < config.steps]
     if bad:
         raise ValueError(f"snapshots {bad}: use step counts between 1 and steps - 1 ({config.steps - 1})")
-    return stage("pretrain", config, lambda work: _run(config, work, quiet, on_eval, checkpoint_every,
-                                                       sorted(set(snapshots))), force=force)
+    snapshots = sorted(set(snapshots))
+    launched = processes()  # this one, or those `accelerate launch` started
+    if launched.num_processes > 1:
+        return _data_parallel(config, launched, force, quiet, on_eval, checkpoint_every, snapshots)
+    return stage("pretrain", config, lambda work: _run(config, work, quiet, on_eval, checkpoint_every, snapshots),
+                 force=force)
+
+
+def _data_parallel(config: PretrainConfig, processes, force, quiet, on_eval, checkpoint_every, snapshots) -> Path:
+    """Under `accelerate launch`: the main process builds the stage as one process would (the lock, checkpoints,
+    snapshots, the artifact) while the others train beside it on their share of every batch and write nothing."""
+    if config.batch_size % processes.num_processes:
+        raise ValueError(f"pretrain batch_size={config.batch_size} does not split over {processes.num_processes} "
+                         f"processes: use a multiple of {processes.num_processes}")
+    final = runs_dir() / "pretrain" / config_key(config)
+    work = final.with_name(final.name + ".partial")
+    if force and processes.is_main_process:
+        shutil.rmtree(work, ignore_errors=True)  # before anyone reads its checkpoint
+    processes.wait_for_everyone()
+    if not final.exists() or force:
+        if processes.is_main_process:
+            stage("pretrain", config, lambda w: _run(config, w, quiet, on_eval, checkpoint_every, snapshots), force=force)
+        else:
+            _run(config, work, True, None, checkpoint_every, snapshots)
+    processes.wait_for_everyone()
+    return final
 
 
 def canonical(config: PretrainConfig) -> PretrainConfig:
@@ -234,6 +262,7 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
     acc, model, optimizer, scheduler = train.trainer(
         MaskedOnlyLM(student), schedule, lr=config.lr, weight_decay=config.weight_decay,
         warmup_frac=config.warmup_frac, precision=config.precision, **ADAM)
+    main, processes = acc.is_main_process, acc.num_processes  # only the main process evaluates and writes
     if config.compile:
         # Compile only the encoder: its shapes are fixed ([B, T]); the head sees a different number of
         # masked positions every step and would recompile. Module.compile() keeps state_dict names.
@@ -278,28 +307,33 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
         stage("pretrain", replace(config, steps=step, schedule_steps=schedule), build)
 
     def after_step(step, loss, bar):
+        if processes > 1:  # each process saw part of the batch: log the whole batch's loss, as one process would
+            loss = acc.reduce(torch.tensor(loss, device=acc.device), "mean").item()
         state["step"] = step
         state["tokens_seen"] += config.batch_size * config.block_size
         smooth = state["smooth"] = loss if state["smooth"] is None else 0.95 * state["smooth"] + 0.05 * loss
         if step % 10 == 0 or step == config.steps:
             state["curve"].append({"step": step, "loss": round(smooth, 4)})
         bar.set_postfix(loss=f"{smooth:.3f}")
-        evaluated = step % config.eval_every == 0 or step == config.steps or step in snapshots
+        evaluated = main and (step % config.eval_every == 0 or step == config.steps or step in snapshots)
         if evaluated:
             held = heldout_loss(student, eval_blocks, tokenizer, config.mask_prob, precision=config.precision)
             state["eval_curve"].append({"step": step, "heldout_loss": round(held, 4)})
             bar.set_postfix(loss=f"{smooth:.3f}", heldout=f"{held:.3f}")
         state["train_s"] = time.time() - started
-        if step in snapshots:
+        if main and step in snapshots:
             save_snapshot(step)
-        if step % checkpoint_every == 0 or step == config.steps:
+        if main and (step % checkpoint_every == 0 or step == config.steps):
             save_checkpoint()
         if on_eval and evaluated:  # after the checkpoint: a notebook may interrupt here and lose nothing
             on_eval(step, smooth, held)
 
-    batches = masked_batches(train_blocks, tokenizer, config.batch_size, config.mask_prob, gen, acc.device)
+    batches = masked_batches(train_blocks, tokenizer, config.batch_size, config.mask_prob, gen, acc.device,
+                             share=(acc.process_index, processes))
     train.loop(acc, model, optimizer, scheduler, batches, lambda model, batch: model(*batch), steps=config.steps,
-               start=state["step"], desc=f"pretrain {config.size}", quiet=quiet, on_step=after_step)
+               start=state["step"], desc=f"pretrain {config.size}", quiet=quiet or not main, on_step=after_step)
+    if not main:
+        return {}
 
     # The artifact: a plain BertForMaskedLM + tokenizer that AutoModelForMaskedLM/AutoTokenizer load.
     student.save_pretrained(work)

@@ -1,0 +1,49 @@
+"""Pre-training data-parallel under `accelerate launch` (two CPU processes, gloo): the loss curve of one process
+within tolerance, one artifact written once, and a second launch that finds it built."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SETTINGS = ["--student", "tiny", "--budget", "smoke", "--precision", "fp32", "--quiet",
+            "--set", "pretrain__steps=20", "--set", "pretrain__batch_size=8", "--set", "pretrain__block_size=64",
+            "--set", "pretrain__eval_every=10"]
+
+
+def _pretrain(runs: Path, processes: int) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WELLREAD_RUNS": str(runs), "OMP_NUM_THREADS": "1"}
+    if processes == 1:
+        command = [sys.executable, "-m", "wellread.cli", "pretrain", *SETTINGS]
+    else:
+        # --multi_gpu is Accelerate's launcher for several processes on one machine; with no GPU they use the CPU
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                   "-m", "wellread.cli", "pretrain", *SETTINGS]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def _artifact(runs: Path) -> Path:
+    (folder,) = [p for p in (runs / "pretrain").iterdir() if p.is_dir()]  # one artifact, no .partial left
+    return folder
+
+
+def test_two_processes_learn_like_one_and_write_once(tmp_path):
+    alone, together = tmp_path / "one", tmp_path / "two"
+    _pretrain(alone, 1)
+    launched = _pretrain(together, 2)
+    assert launched.stdout.count("pre-trained tiny") == 1  # only the main process reports
+    assert launched.stdout.count("processes: 2") == 1
+    one, two = (json.loads((_artifact(r) / "metrics.json").read_text()) for r in (alone, together))
+    assert _artifact(alone).name == _artifact(together).name  # the same config: the same key
+    assert one["tokens_seen"] == two["tokens_seen"] == 20 * 8 * 64  # the two processes split each batch
+    for a, b in zip(one["eval_curve"], two["eval_curve"]):
+        assert a["step"] == b["step"] and abs(a["heldout_loss"] - b["heldout_loss"]) < 0.1, (one, two)
+    assert abs(one["curve"][-1]["loss"] - two["curve"][-1]["loss"]) < 0.2
+    assert not list((together / "pretrain").glob("*.lock")) and not list((together / "pretrain").glob("*.partial"))
+    again = _pretrain(together, 2)  # built: found, not trained again
+    assert again.stdout.count("pre-trained tiny") == 1 and _artifact(together).name == _artifact(alone).name
