@@ -130,7 +130,7 @@ def test_the_same_shape_plan_chooses_after_seed_0():
 # ------------------------------------------------------------------------------------------------ the lessons
 
 LESSONS = {"01_pretraining": ("pretraining", "pretraining_well_read"), "03_distillation": ("distillation",),
-           "04_pretrained_distillation": ("pd_classroom", "pretraining_well_read", "pd_well_read", "pd_vs_pf",
+           "04_pretrained_distillation": ("reading", "pd_classroom", "pretraining_well_read", "pd_well_read", "pd_vs_pf",
                                           "pd_near_teacher"),
            "05_what_matters": ("transfer_size", "domain", "pretraining")}
 CLAIM = re.compile(r"\b(beats?|outperforms?|wins|better than|helps?)\b", re.IGNORECASE)

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from .budget import get_budget
-from .results import ANALYSES_BUDGET, GRID_BUDGET, results_frame, same_shape
+from .results import ANALYSES_BUDGET, GRID_BUDGET, PAPER_WORDS, reading_frame, results_frame, same_shape
 from .sizes import parse_size
 
 # A single run's test accuracy moves by about this much from the split alone: the binomial standard deviation of an
@@ -220,4 +220,32 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
                                    f"fewer of the same layers, distilled on {analyses_transfer} texts, keeps most of what "
                                    "it knows.", near_teacher, analyses_budget),
     }
+    found["reading"] = reading_finding(df, budget)
     return found
+
+
+def reading_finding(df, budget: str = GRID_BUDGET) -> Finding:
+    """The reading curve: PF from the longest-read Tiny student against a random start and against the least-read
+    point, with all labels and with 1,000; the why says how far its masked-LM loss fell below a unigram model's."""
+    curve = reading_frame(df[df["budget"] == budget]) if len(df) else reading_frame(df)
+    comparisons, why = [], "no reading-curve rows at this budget yet (benchmarks/reading_curve.py writes them)."
+    if len(curve) and curve["steps"].max() > 0:
+        longest, least = curve["steps"].max(), curve.loc[curve["steps"] > 0, "steps"].min()
+        tokens = curve.groupby("steps")["pretrain_tokens"].first()
+        for labels in ("all", "1000"):
+            part = curve[curve["labels"] == labels]
+            name = f"L2/H128, {'all' if labels == 'all' else '1,000'} labels"
+            read = part[part["steps"] == longest]["test_acc"].rename(f"read {tokens[longest] / 1e6:.0f}M tokens")
+            for other, label in ((0, "random start"), (least, f"read {tokens[least] / 1e6:.0f}M tokens")):
+                base = part[part["steps"] == other]["test_acc"].rename(label)
+                if len(read) and len(base) and other != longest:
+                    comparisons.append(compare(name, read, base, budget=budget))
+        losses = curve[curve["steps"] > 0].groupby("steps")[["heldout_loss", "unigram_loss"]].first()
+        below = losses["unigram_loss"] - losses["heldout_loss"]
+        why = (f"reading {tokens[least] / 1e6:.0f}M tokens left the student's masked-LM loss {below[least]:.2f} nats "
+               f"below a unigram model's (it knows which words are common); {tokens[longest] / 1e6:.0f}M tokens, "
+               f"{below[longest]:.2f} nats below. The paper's students read 3.3 billion words, about "
+               f"{PAPER_WORDS / tokens[longest]:.0f} times the kit's longest run, of text far wider than the kit's "
+               "corpus of a few million words, which that run read many times over.")
+    return Finding("reading", f"pre-training matters for compact models ({PAPER}, abstract); its students read 3.3 "
+                   "billion words (BookCorpus and English Wikipedia) before any fine-tuning.", why, comparisons, budget)
