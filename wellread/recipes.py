@@ -18,7 +18,8 @@ from .finetune import check_init, finetune
 from .pretrain import pretrain
 from .vocab import wordpiece_dir
 from .sizes import parse_size
-from .teacher import base_teacher, teacher_logits, train_teacher, truncated_encoder
+from .teacher import (base_teacher, check_teacher, logits_built, teacher_label, teacher_logits, teacher_path,
+                      train_teacher, truncated_encoder)
 
 METHODS = {
     "basic": "random init -> fine-tune",
@@ -71,10 +72,8 @@ class Result:
 
 
 def teacher_name(b: Budget) -> str:
-    """The teacher in a few words: which encoder, fine-tuned how many epochs ("minilm-l6-1ep")."""
-    init = b.teacher.init
-    name = "minilm-l6" if init == "embedded" else Path(init).name.lower()
-    return f"{name}-{b.teacher.epochs:g}ep"
+    """The teacher in a few words: which encoder, fine-tuned how many epochs ("minilm-l6-1ep", "mpnet-base-3ep")."""
+    return f"{teacher_label(b.teacher.init)}-{b.teacher.epochs:g}ep"
 
 
 # Fields a recipe sets itself, from run()'s own arguments or from another stage: an override would be ignored.
@@ -121,9 +120,16 @@ def transfer_set(budget: str | Budget = "classroom", *, force=False, quiet=False
     return _logits(resolve_budget(budget, **overrides), force=force, quiet=quiet)
 
 
+def _logits_config(b: Budget):
+    """The logits stage's config, naming the teacher's folder whether or not the teacher is here."""
+    return replace(b.logits, teacher=str(teacher_path(b.teacher)))
+
+
 def _logits(b: Budget, *, force=False, quiet=False) -> Path:
-    teacher_path = train_teacher(b.teacher, quiet=quiet)
-    return teacher_logits(replace(b.logits, teacher=str(teacher_path)), force=force, quiet=quiet)
+    config = _logits_config(b)
+    if force or not logits_built(config):  # the teacher only labels: soft labels already made (a pack) need none of it
+        config = replace(config, teacher=str(train_teacher(b.teacher, quiet=quiet)))
+    return teacher_logits(config, force=force, quiet=quiet)
 
 
 def _student_init(b: Budget, size, pretrained: str, quiet: bool) -> tuple[str, Path | None]:
@@ -156,8 +162,8 @@ def preflight(method: str, b: Budget, seed, size, pretrained: str) -> None:
         raise ValueError(f"seed={seed!r}: use an integer >= 0")
     if method == "truncated" and vocab_size is not None:
         raise ValueError("the truncated teacher keeps the teacher's vocabulary: use vocab_size=None")
-    if method in ("d", "pd") or method == "truncated":
-        check_init(base_teacher(b.teacher.init))
+    if method == "truncated":
+        check_teacher(b.teacher.init)
     if b.task.source == "hub":
         data.require_hub(f"the task {b.task.name!r}")
     where = b.task.train if b.task.source == "files" else f"the task {b.task.name!r}"
@@ -175,6 +181,8 @@ def preflight(method: str, b: Budget, seed, size, pretrained: str) -> None:
         data.show_class_table(b.task, seed)
     if method in ("pf", "pd") and b.pretrain.source == "hub":
         data.check_corpus(b.pretrain.corpus, "hub")
+    if method in ("d", "pd") and not logits_built(_logits_config(b)):  # soft labels from a pack need no teacher
+        check_teacher(b.teacher.init)
     transfer = b.logits.transfer
     if method in ("d", "pd") and transfer not in (None, "none") and not data.is_transfer_file(transfer):
         data.check_transfer(transfer, "hub" if b.task.source == "hub" else "embedded")

