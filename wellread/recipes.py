@@ -201,7 +201,7 @@ def preflight(method: str, b: Budget, seed, size, pretrained: str) -> None:
         warnings.warn(f"pretrained='minilm' keeps MiniLM's width: this trains {wide.short} "
                       f"({wide.mlm_params / 1e6:.1f}M parameters), not {size.name} ({size.short}, "
                       f"{size.mlm_params / 1e6:.1f}M): a different student; for {size.short} itself use "
-                      "pretrained='classroom' or 'google'", stacklevel=3)
+                      "pretrained='own' or 'google'", stacklevel=3)
 
 
 def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, task=None,
