@@ -13,7 +13,7 @@ from transformers import AutoConfig
 from . import cache, data, estimate
 from .budget import Budget, get_budget, with_task
 from .distill import distill
-from .device import cpu_flags, resolve
+from .device import cpu_flags, resolve, slow_precision
 from .finetune import check_init, finetune
 from .pretrain import pretrain
 from .vocab import wordpiece_dir
@@ -192,7 +192,6 @@ def preflight(method: str, b: Budget, seed, size, pretrained: str) -> None:
     if method in ("d", "pd") and transfer not in (None, "none") and data.is_transfer_file(transfer):
         data.transfer_inputs(transfer, b.task, 1)  # an empty, blank or wholly held-out file is refused here
     # Legal but costly choices are named before they cost.
-    from .device import slow_precision
     slow = slow_precision(b.precision)
     if slow:
         warnings.warn(slow, stacklevel=3)
@@ -251,7 +250,7 @@ def _result(method: str, seed: int, b: Budget, pretrained: str, stages: list) ->
     final = stages[-1][1]
     scores = cache.metrics(final)
     shape = cache.read_json(final / "config.json")
-    reading = dict(stages).get("pretrain")
+    reading, distilled = dict(stages).get("pretrain"), dict(stages).get("distill")
     read = cache.metrics(reading) if reading else {}
     return Result(method=method, size=f"L{shape['num_hidden_layers']}/H{shape['hidden_size']}", seed=seed,
                   budget=b.name, task=b.task.name, pretrained=pretrained, val_acc=scores["val_acc"],
@@ -261,7 +260,7 @@ def _result(method: str, seed: int, b: Budget, pretrained: str, stages: list) ->
                   teacher=teacher_name(b) if method in ("d", "pd", "teacher") else "",
                   pretrain_tokens=read.get("tokens_seen") if reading else 0 if pretrained == "none" else None,
                   heldout_loss=read.get("heldout_loss"), unigram_loss=read.get("unigram_entropy"),
-                  soft_loss=cache.metrics(dict(stages)["distill"]).get("soft_loss", "") if "distill" in dict(stages) else "",
+                  soft_loss=cache.metrics(distilled).get("soft_loss", "") if distilled else "",
                   wall_s=sum(cache.metrics(p).get("wall_s", 0) for _, p in stages), path=str(final),
                   curves={name: cache.metrics(p).get("curve", []) for name, p in stages},
                   config={"budget": asdict(b), "stages": [str(p) for _, p in stages]})
