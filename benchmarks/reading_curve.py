@@ -6,6 +6,7 @@ data/results/results.csv (setting "reading=<steps>", "reading=<steps>,labels=100
     python benchmarks/reading_curve.py pretrain      # hours on 2 CPU cores; resumes where it stopped
     python benchmarks/reading_curve.py rows          # fine-tunes every point built so far; skips rows already there
     python benchmarks/reading_curve.py figure        # data/results/reading_curve.{html,svg} (the SVG needs matplotlib)
+    python benchmarks/reading_curve.py table         # the markdown table of docs/results.md
 
 Every step is resumable: run it again after any interruption.
 """
@@ -127,11 +128,37 @@ def write_figure() -> None:
     print(f"wrote {folder / 'reading_curve.svg'} and reading_curve.html")
 
 
+def print_markdown() -> None:
+    """The curve as the markdown table docs/results.md shows."""
+    rows = results.read_rows()
+    table, frame = results.reading_table(rows), results.reading_frame(rows)
+    train_tokens = {int(r["steps"]): r for _, r in table.iterrows()}
+    print("| tokens read | steps | held-out MLM loss (unigram) | test, all labels | test, 1,000 labels (epochs) |")
+    print("|---|---|---|---|---|")
+    for steps in sorted({int(s) for s in table["steps"]}):
+        cells = []
+        for labels in ("all", "1000"):
+            hit = table[(table["steps"] == steps) & (table["labels"] == labels)]
+            if len(hit):
+                r = hit.iloc[0]
+                epochs = f" ({r['epochs']:g})" if labels == "1000" and r["epochs"] == r["epochs"] else ""
+                cells.append(f"{r['test_mean']:.3f} ± {r['test_sd']:.3f}{epochs}")
+            else:
+                cells.append("—")
+        r = train_tokens[steps]
+        loss = f"{r['heldout_loss']:.2f} ({r['unigram_loss']:.2f})" if steps else "—"
+        print(f"| {r['tokens'] / 1e6:.1f}M | {steps:,} | {loss} | {cells[0]} | {cells[1]} |")
+    if len(frame):
+        first = frame.iloc[0]
+        print(f"\n{len(frame)} rows; budget {BUDGET}; precision {first['precision']}; machine {first['machine']} "
+              f"({first['cpu_flags']}); commits {', '.join(sorted(set(frame['commit'])))}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["pretrain", "rows", "figure"])
+    parser.add_argument("step", choices=["pretrain", "rows", "figure", "table"])
     args = parser.parse_args()
-    {"pretrain": run_pretraining, "rows": add_rows, "figure": write_figure}[args.step]()
+    {"pretrain": run_pretraining, "rows": add_rows, "figure": write_figure, "table": print_markdown}[args.step]()
 
 
 if __name__ == "__main__":
