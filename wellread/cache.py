@@ -247,8 +247,9 @@ def stage(name: str, config, build: Callable[[Path], dict], *, force: bool = Fal
             kept = _resumable(work) and not disk_full and not isinstance(error, Unresumable)
             if not kept:
                 shutil.rmtree(work, ignore_errors=True)
-            error.add_note(f"while building {name}/{final.name}" + (f" (its checkpoint is kept in {work})" if kept
-                                                                    else ""))
+            if hasattr(error, "add_note"):  # Python >= 3.11; the CLI prints the note with the error
+                error.add_note(f"while building {name}/{final.name}" + (f" (its checkpoint is kept in {work})"
+                                                                        if kept else ""))
             raise
         with contextlib.suppress(OSError):  # the timing log is a convenience: a full disk must not fail a built stage
             log_build(name, final.name, time.time() - started)
