@@ -30,7 +30,7 @@ def make_optimizer(model, lr: float, weight_decay: float, betas=(0.9, 0.999), ep
 
 
 def trainer(model, steps: int, *, lr: float, weight_decay: float, warmup_frac: float, precision: str = "auto",
-          betas=(0.9, 0.999), eps: float = 1e-8):
+            betas=(0.9, 0.999), eps: float = 1e-8):
     """(accelerator, model, optimizer, scheduler) for `steps` steps: linear warm-up, then linear decay."""
     acc = accelerator(precision)
     # fused AdamW updates all parameters in one kernel: Tiny's optimizer step on a 2-core CPU takes 2 ms, not 18
