@@ -117,7 +117,7 @@ def write_figure() -> None:
             ax.errorbar([results.PAPER_WORDS] * len(ends), ends["test_acc"], yerr=ends["test_sd"].fillna(0), fmt="D",
                         color=plots.METHOD_COLORS["truncated"], label="MiniLM's layers (L2, L4/H384; x: 3.3B words)")
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left" if labels == "all" else "lower right")
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("tokens read in pre-training")

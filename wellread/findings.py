@@ -242,10 +242,11 @@ def reading_finding(df, budget: str = GRID_BUDGET) -> Finding:
                     comparisons.append(compare(name, read, base, budget=budget))
         losses = curve[curve["steps"] > 0].groupby("steps")[["heldout_loss", "unigram_loss"]].first()
         below = losses["unigram_loss"] - losses["heldout_loss"]
-        why = (f"reading {tokens[least] / 1e6:.0f}M tokens left the student's masked-LM loss {below[least]:.2f} nats "
-               f"below a unigram model's (it knows which words are common); {tokens[longest] / 1e6:.0f}M tokens, "
-               f"{below[longest]:.2f} nats below. The paper's students read 3.3 billion words, about "
-               f"{PAPER_WORDS / tokens[longest]:.0f} times the kit's longest run, of text far wider than the kit's "
-               "corpus of a few million words, which that run read many times over.")
+        why = (f"the masked-LM loss on held-out text kept falling as the student read more: {below[least]:.2f} nats "
+               f"below a unigram model's after {tokens[least] / 1e6:.0f}M tokens (it knows which words are common), "
+               f"{below[longest]:.2f} below after {tokens[longest] / 1e6:.0f}M (it predicts words from their "
+               "context). What it learned is the kit's corpus, a few million tokens of glosses, encyclopedia, "
+               "speeches and news read over and over; the paper's students read 3.3 billion words of books and "
+               f"Wikipedia, about {PAPER_WORDS / tokens[longest]:.0f} times as many tokens and far more distinct text.")
     return Finding("reading", f"pre-training matters for compact models ({PAPER}, abstract); its students read 3.3 "
                    "billion words (BookCorpus and English Wikipedia) before any fine-tuning.", why, comparisons, budget)

@@ -235,7 +235,12 @@ def reading_frame(rows) -> pd.DataFrame:
     variant = df["variant"].fillna("")
     df["labels"] = variant.str.extract(r"labels=(\d+)")[0].fillna("all")
     df["epochs"] = pd.to_numeric(variant.str.extract(r"epochs=([\d.]+)")[0], errors="coerce")
-    return df
+    # Where seed 0 tried several epoch counts, keep the one its validation chose (ties: the fewer), as the other
+    # seeds did: one recipe per point.
+    chosen = df[df["seed"] == 0].sort_values("epochs").groupby(["labels", "steps"])
+    best = {key: g.loc[g["val_acc"].idxmax(), "epochs"] for key, g in chosen if g["epochs"].notna().any()}
+    keep = [(lab, st) not in best or ep == best[lab, st] for lab, st, ep in zip(df["labels"], df["steps"], df["epochs"])]
+    return df[keep]
 
 
 def reading_table(rows) -> pd.DataFrame:
