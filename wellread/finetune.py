@@ -67,6 +67,11 @@ def build_classifier(init: str, size: str = "tiny", layers: int | None = None, n
     return model, tokenizer
 
 
+def keyed(config: FinetuneConfig) -> FinetuneConfig:
+    """The config a fine-tuning stage is keyed by: the task in its canonical form, the precision resolved."""
+    return replace(config, task=config.task.canonical(), precision=resolve(config.precision))
+
+
 def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False, role: str = "finetune") -> Path:
     """Fine-tune `config.init` on the task -> runs/finetune/<key>/ (model, tokenizer, metrics).
 
@@ -74,7 +79,7 @@ def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False
     its progress bar and its budget fields in messages."""
     check_init(config.init)
     role = "truncated" if config.layers and role == "finetune" else role
-    config = replace(config, task=config.task.canonical(), precision=resolve(config.precision))
+    config = keyed(config)
 
     def build(work: Path) -> dict:
         train_split, validation, test = config.task.splits(config.seed)

@@ -248,21 +248,20 @@ def run(method: str, size="tiny", budget: str | Budget = "classroom", seed: int 
 def _result(method: str, seed: int, b: Budget, pretrained: str, stages: list) -> Result:
     """The run's record, from what its stages recorded (the classifier stages time the model they trained)."""
     final = stages[-1][1]
-    scores = cache.metrics(final)
+    records = {name: cache.metrics(folder) for name, folder in stages}  # each stage's metrics.json, read once
+    scores, read, distilled = records[stages[-1][0]], records.get("pretrain", {}), records.get("distill", {})
     shape = cache.read_json(final / "config.json")
-    reading, distilled = dict(stages).get("pretrain"), dict(stages).get("distill")
-    read = cache.metrics(reading) if reading else {}
     return Result(method=method, size=f"L{shape['num_hidden_layers']}/H{shape['hidden_size']}", seed=seed,
                   budget=b.name, task=b.task.name, pretrained=pretrained, val_acc=scores["val_acc"],
                   test_acc=scores["test_acc"], val_f1=scores["val_f1"], test_f1=scores["test_f1"],
                   trained_on=scores.get("transfer_examples") or scores.get("train_examples") or 0,
                   params=scores["params"], latency_ms=scores.get("latency_ms", float("nan")), precision=resolve(b.precision),
                   teacher=teacher_name(b) if method in ("d", "pd", "teacher") else "",
-                  pretrain_tokens=read.get("tokens_seen") if reading else 0 if pretrained == "none" else None,
+                  pretrain_tokens=read.get("tokens_seen") if "pretrain" in records else 0 if pretrained == "none" else None,
                   heldout_loss=read.get("heldout_loss"), unigram_loss=read.get("unigram_entropy"),
-                  soft_loss=cache.metrics(distilled).get("soft_loss", "") if distilled else "",
-                  wall_s=sum(cache.metrics(p).get("wall_s", 0) for _, p in stages), path=str(final),
-                  curves={name: cache.metrics(p).get("curve", []) for name, p in stages},
+                  soft_loss=distilled.get("soft_loss", ""),
+                  wall_s=sum(r.get("wall_s", 0) for r in records.values()), path=str(final),
+                  curves={name: r.get("curve", []) for name, r in records.items()},
                   config={"budget": asdict(b), "stages": [str(p) for _, p in stages]})
 
 

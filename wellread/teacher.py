@@ -14,7 +14,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 from . import cache, data, train
 from .data import Task
 from .device import check_precision, resolve
-from .finetune import FinetuneConfig, check_init, finetune
+from .finetune import FinetuneConfig, check_init, finetune, keyed
 
 
 # The teachers the kit fetches by name (data.TEACHERS, offline from pinned PyPI packages), as results name them.
@@ -53,9 +53,7 @@ def train_teacher(config: FinetuneConfig, *, force=False, quiet=False) -> Path:
 def teacher_path(config: FinetuneConfig) -> Path:
     """Where `train_teacher(config)` puts the fine-tuned teacher, found without fetching or training anything (its
     logits can then be looked up by key on a machine that never had it)."""
-    # the config finetune() keys its stage by: the same replacements, in the same order
-    tuned = replace(config, init=base_teacher(config.init, fetch=False))
-    tuned = replace(tuned, task=tuned.task.canonical(), precision=resolve(tuned.precision))
+    tuned = keyed(replace(config, init=base_teacher(config.init, fetch=False)))
     return cache.runs_dir() / "finetune" / cache.config_key(tuned)
 
 
