@@ -17,6 +17,7 @@ from pathlib import Path
 import wellread  # noqa: F401  (before torch: OMP_WAIT_POLICY)
 from wellread import cache
 from wellread.budget import get_budget
+from wellread.cli import parse_overrides
 from wellread.device import cpu_flags, resolve
 from wellread.recipes import METHODS, run, teacher, teacher_name
 from wellread.findings import findings
@@ -87,7 +88,7 @@ def planned_runs(args):
                 yield first, first, method, seed, setting, kwargs
 
 
-def same_shape_runs(args, rows):
+def same_shape_runs(args, rows, teacher: str):
     """Per shape and pair of methods (basic and PF, then D and PD): each at every rate with seed 0, then the other
     seeds at the rate whose seed-0 validation accuracy was best. Lazy: the seeds after 0 read `rows` once the seed-0
     runs were appended to it, so a grid cut short still holds whole comparisons."""
@@ -101,22 +102,34 @@ def same_shape_runs(args, rows):
             for seed in [s for s in args.seeds if s != 0]:
                 for method in pair:
                     pretrained, rate = SAME_SHAPE[method]
-                    best = chosen_rate(rows, size.short, method, args.budget)
+                    best = chosen_rate(rows, size.short, method, args.budget, teacher)
                     yield size.short, size, method, seed, f"same_shape,lr={best:g}", {"pretrained": pretrained, rate: best}
+        if args.same_shape_finetune_after:  # the paper's optional last step: PD, then fine-tuned at PF's rate
+            for seed in args.seeds:
+                distil, tune = (chosen_rate(rows, size.short, m, args.budget, teacher) for m in ("pd", "pf"))
+                yield size.short, size, "pd", seed, f"same_shape,lr={distil:g},finetune_after", \
+                    {"pretrained": "minilm", "distill__lr": distil, "finetune__lr": tune, "finetune_after": True}
+        if args.same_shape_distill_epochs:  # PD distilled for longer, at the rate it chose
+            for seed in args.seeds:
+                distil, epochs = chosen_rate(rows, size.short, "pd", args.budget, teacher), args.same_shape_distill_epochs
+                yield size.short, size, "pd", seed, f"same_shape,lr={distil:g},distill_epochs={epochs:g}", \
+                    {"pretrained": "minilm", "distill__lr": distil, "distill__epochs": epochs}
 
 
-def chosen_rate(rows, size: str, method: str, budget: str) -> float:
-    """The learning rate whose seed-0 same-shape run had the best validation accuracy (results.same_shape's rule)."""
+def chosen_rate(rows, size: str, method: str, budget: str, teacher: str) -> float:
+    """The learning rate whose seed-0 same-shape run had the best validation accuracy (results.same_shape's rule);
+    D and PD choose among the runs that distilled from `teacher`."""
     table = same_shape(rows, budget)
-    hit = table[(table["size"] == size) & (table["method"] == method)]
+    hit = table[(table["size"] == size) & (table["method"] == method) & (table["then"] == "")
+                & (table["teacher"] == (teacher if method in ("d", "pd") else ""))]
     if hit.empty:
         raise RuntimeError(f"no seed-0 same-shape run of {method} at {size} to choose a learning rate from")
     return float(hit["lr"].iloc[0])
 
 
-def teacher_row(budget: str) -> dict:
+def teacher_row(budget: str, overrides: dict) -> dict:
     """The shared teacher as a row of its own, so every student sits beside its accuracy and latency."""
-    b = get_budget(budget)
+    b = get_budget(budget, **overrides)
     path = teacher(b, quiet=True)
     scores, shape = cache.metrics(path), cache.read_json(path / "config.json")
     row = {"size": f"L{shape['num_hidden_layers']}/H{shape['hidden_size']}", "method": "teacher", "seed": 0,
@@ -127,8 +140,11 @@ def teacher_row(budget: str) -> dict:
 
 
 def main_grid(rows, budget: str):
-    """The methods x sizes part of the rows at one budget (students, truncated teachers, the teacher), typed."""
-    df = results_frame([r for r in rows if r["budget"] == budget])
+    """The methods x sizes part of the rows at one budget (students, truncated teachers, the teacher), typed; D, PD
+    and the teacher's line come from the budget's own teacher (a study with another sits beside it, not in it)."""
+    own = teacher_name(get_budget(budget))
+    df = results_frame([r for r in rows if r["budget"] == budget
+                        and (r["method"] not in ("d", "pd", "teacher") or (r.get("teacher") or own) == own)])
     return df[df["analysis"].isin(["default", "layers"])] if len(df) else df
 
 
@@ -239,15 +255,18 @@ def pf_lead(rows, budget: str) -> str:
 def same_shape_summary(rows, budget: str) -> str:
     """A markdown table of the same-shape rows: each method at its chosen rate, beside the teacher."""
     table = same_shape(rows, budget)
-    teacher = [float(r["test_acc"]) for r in rows if r["method"] == "teacher" and r["budget"] == budget]
-    if table.empty or not teacher:
+    teachers = {r.get("teacher") or "": float(r["test_acc"]) for r in rows if r["method"] == "teacher" and r["budget"] == budget}
+    if table.empty or not teachers:
         return ""
-    lines = ["| shape | method | start | lr (chosen on val) | seeds | test (mean ± sd) | val | vs teacher | CPU ms |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| shape | method | start | teacher | lr (chosen on val) | seeds | test (mean ± sd) | val | vs teacher | "
+             "CPU ms |", "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         sd = f" ± {r['test_sd']:.3f}" if r["seeds"] > 1 else ""
-        lines.append(f"| {r['size']} | {r['method']} | {r['pretrained']} | {r['lr']:g} | {r['seeds']} | "
-                     f"{r['test_acc']:.3f}{sd} | {r['val_acc']:.3f} | {100 * (r['test_acc'] - teacher[0]):+.1f} | "
+        # basic and PF learn from labels only: set beside every teacher's line, the first one's here
+        versus = teachers.get(r["teacher"], next(iter(teachers.values())))
+        method = {"": r["method"], "finetune_after": f"{r['method']} + fine-tune"}.get(r["then"], f"{r['method']}, {r['then']}")
+        lines.append(f"| {r['size']} | {method} | {r['pretrained']} | {r['teacher'] or '—'} | {r['lr']:g} | "
+                     f"{r['seeds']} | {r['test_acc']:.3f}{sd} | {r['val_acc']:.3f} | {100 * (r['test_acc'] - versus):+.1f} | "
                      f"{r['latency_ms']:.1f} |")
     return "\n".join(lines)
 
@@ -264,23 +283,32 @@ def main(argv=None) -> int:
     parser.add_argument("--same-shapes", nargs="+", default=[], metavar="SHAPE",
                         help="e.g. L4/H384 L2/H384: random start vs MiniLM's layers at that shape (see SAME_SHAPE)")
     parser.add_argument("--same-shape-lrs", nargs="+", type=float, default=[1e-4, 3e-4])
+    parser.add_argument("--same-shape-finetune-after", action="store_true",
+                        help="also PD fine-tuned on the labels after distilling, at the rates PD and PF chose")
+    parser.add_argument("--same-shape-distill-epochs", type=float, default=None, metavar="EPOCHS",
+                        help="also PD distilled for this many epochs, at the rate PD chose")
     parser.add_argument("--budget", default="classroom")
+    parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                        help="override a budget field for every run, e.g. --set teacher__init=mpnet (its rows name "
+                             "the teacher, so a grid with another teacher sits beside the first)")
     parser.add_argument("--out", type=Path, default=OUT / "results.csv")
     args = parser.parse_args(argv)
 
+    overrides = parse_overrides(args.set)
+    teacher = teacher_name(get_budget(args.budget, **overrides))
     rows = read_rows(args.out)
-    done = {(r["size"], r["method"], r["seed"], r["setting"], r["budget"]) for r in rows}
+    done = {(r["size"], r["method"], r["seed"], r["setting"], r["budget"], r.get("teacher") or "") for r in rows}
     plan = list(planned_runs(args))
-    if not any(r["method"] == "teacher" and r["budget"] == args.budget for r in rows):
-        rows.append(teacher_row(args.budget))
+    if not any(r["method"] == "teacher" and r["budget"] == args.budget and r.get("teacher") == teacher for r in rows):
+        rows.append(teacher_row(args.budget, overrides))
         write_rows(rows, args.out)
     started = time.time()
-    for i, (label, size, method, seed, setting, kwargs) in enumerate(chain(plan, same_shape_runs(args, rows)), 1):
-        key = (label, method, str(seed), setting, args.budget)
+    for i, (label, size, method, seed, setting, kwargs) in enumerate(chain(plan, same_shape_runs(args, rows, teacher)), 1):
+        key = (label, method, str(seed), setting, args.budget, teacher if method in ("d", "pd") else "")
         if key in done:
             continue
         t0 = time.time()
-        result = run(method, size, args.budget, seed, quiet=True, **kwargs)
+        result = run(method, size, args.budget, seed, quiet=True, **overrides, **kwargs)
         rows.append(result.record(setting))
         done.add(key)
         write_rows(rows, args.out)

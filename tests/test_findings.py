@@ -59,7 +59,35 @@ def test_same_shape_rows_take_each_methods_rate_from_seed_0_validation():
     assert (table["seeds"] == 3).all()
     assert table.loc["pf", "test_acc"] == pytest.approx(0.80) and table.loc["pf", "pretrained"] == "minilm"
     summary = reproduce.same_shape_summary(_grid().to_dict("records"), results.ANALYSES_BUDGET)
-    assert "| L4/H384 | pf | minilm | 0.0001 | 3 | 0.800 ± 0.003 | 0.800 | -1.0 |" in summary
+    assert "| L4/H384 | pf | minilm | — | 0.0001 | 3 | 0.800 ± 0.003 | 0.800 | -1.0 |" in summary
+
+
+def test_each_teacher_gets_its_own_distilled_students_and_comparisons():
+    later = results.ANALYSES_BUDGET
+    grid = _grid().assign(teacher=lambda df: df["method"].map({"d": "minilm-l6-1ep", "pd": "minilm-l6-1ep",
+                                                               "teacher": "minilm-l6-1ep"}))
+    strong = [_row("L12/H768", "teacher", 0, 0.86, pretrained="mpnet", budget=later)]
+    for method, start, acc, then in (("d", "none", 0.77, ""), ("pd", "minilm", 0.84, ""),
+                                     ("pd", "minilm", 0.85, ",finetune_after")):
+        strong += [_row("L4/H384", method, seed, acc + jitter, setting=f"same_shape,lr=0.0001{then}", pretrained=start,
+                        budget=later) for seed, jitter in enumerate((0.0, 0.002, -0.002))]
+    rows = pd.concat([grid, pd.DataFrame(strong).assign(teacher="mpnet-base-1ep")], ignore_index=True)
+    table = results.same_shape(rows)
+    pd_rows = table[(table["method"] == "pd") & (table["then"] == "")].set_index("teacher")
+    tuned = table[table["then"] == "finetune_after"]
+    assert tuned[["method", "teacher", "lr", "seeds"]].values.tolist() == [["pd", "mpnet-base-1ep", 1e-4, 3]]
+    assert pd_rows.loc["mpnet-base-1ep", "test_acc"] == pytest.approx(0.84) and pd_rows.loc["minilm-l6-1ep", "seeds"] == 3
+    assert table.loc[table["method"] == "pf", "teacher"].tolist() == [""]  # PF learns from labels: one row
+    versus_pf = {c.size: c for c in findings.findings(rows)["pd_vs_pf"].comparisons}
+    assert not versus_pf["L4/H384, teacher minilm-l6-1ep"].shown  # .805 against PF's .800
+    assert versus_pf["L4/H384, teacher mpnet-base-1ep"].shown  # .84 against .80, tight over seeds
+    then_tuned = [c for c in findings.findings(rows)["pd_vs_pf"].comparisons if c.a == "pd+finetune_after"]
+    assert [(c.size, round(c.a_acc, 3)) for c in then_tuned] == [("L4/H384, teacher mpnet-base-1ep", 0.85)]
+    near = {c.size: c.b_acc for c in findings.findings(rows)["pd_near_teacher"].comparisons}
+    assert near == {"L4/H384, teacher minilm-l6-1ep": pytest.approx(0.81), "L4/H384, teacher mpnet-base-1ep": pytest.approx(0.86)}
+    summary = reproduce.same_shape_summary(rows.to_dict("records"), later)
+    assert "| L4/H384 | pd | minilm | mpnet-base-1ep | 0.0001 | 3 | 0.840 ± 0.002 | 0.840 | -2.0 |" in summary
+    assert "| L4/H384 | pd + fine-tune | minilm | mpnet-base-1ep | 0.0001 | 3 | 0.850 ± 0.002 |" in summary
 
 
 def test_a_tie_on_validation_keeps_the_smaller_rate():
@@ -116,7 +144,7 @@ def test_the_same_shape_plan_chooses_after_seed_0():
     import argparse
     args = argparse.Namespace(same_shapes=["L2/H384"], same_shape_lrs=[1e-4, 3e-4], seeds=[0, 1], budget=results.GRID_BUDGET)
     rows = []
-    plan = reproduce.same_shape_runs(args, rows)
+    plan = reproduce.same_shape_runs(args, rows, "minilm-l6-1ep")
     first = [next(plan) for _ in range(4)]  # basic and PF at both rates, seed 0
     assert [(m, s, kw) for _, _, m, s, _, kw in first][:2] == [("basic", 0, {"pretrained": "none", "finetune__lr": 1e-4}),
                                                               ("basic", 0, {"pretrained": "none", "finetune__lr": 3e-4})]

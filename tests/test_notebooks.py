@@ -180,7 +180,7 @@ def test_04_pretrained_distillation(executed):
     assert n["teacher_latency_ms"] > 0 and n["exercise_reference_ok"] is True and n["exercise_mine_ok"] is False
     # the well-read comparison ran here: one shape from a random start and from MiniLM's layers, both recipes
     assert {(r["method"], r["pretrained"], r["size"]) for r in n["well_read"]} == \
-        {("basic", "none", "L2/H384"), ("pf", "minilm", "L2/H384"), ("d", "none", "L2/H384"), ("pd", "minilm", "L2/H384")}
+        {("basic", "none", "L4/H384"), ("pf", "minilm", "L4/H384"), ("d", "none", "L4/H384"), ("pd", "minilm", "L4/H384")}
     assert {s["start"] for s in n["starts"]} == {"none", "minilm"} and {s["source"] for s in n["starts"]} == {"your runs"}
     assert n["learner_reading_point"]["tokens"] == SMOKE.pretrain.steps * SMOKE.pretrain.batch_size * SMOKE.pretrain.block_size
     _acc(n["pd_alpha_test_acc"])

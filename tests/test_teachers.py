@@ -187,3 +187,12 @@ def test_a_pack_whose_transfer_texts_differ_is_refused_with_the_reason(class_mac
                                          r"[0-9a-f]{16}.*not reused"):
         recipes.run("pd", "tiny", "smoke", quiet=True, **SMALL)
     assert not (class_machine / "distill").exists()
+
+
+def test_the_training_inputs_alone_are_one_logits_stage_whatever_the_budgets_transfer_count():
+    # the well-read run distils on transfer="none" at a budget with 20k transfer texts: it must find the stage the
+    # transfer set already built for the training inputs, not label them again
+    alone = cache.config_key(teacher._resolved(teacher.LogitsConfig(transfer="none", transfer_examples=None)))
+    assert cache.config_key(teacher._resolved(teacher.LogitsConfig(transfer="none", transfer_examples=20_000))) == alone
+    assert cache.config_key(teacher._resolved(teacher.LogitsConfig(transfer="movie", transfer_examples=20_000))) != \
+        cache.config_key(teacher._resolved(teacher.LogitsConfig(transfer="movie", transfer_examples=5_000)))

@@ -59,7 +59,7 @@ def _sizes(args) -> None:
               f"{s.embedding_params / s.mlm_params:>16.0%}")
 
 
-def _overrides(pairs) -> dict:
+def parse_overrides(pairs) -> dict:
     """`--set pretrain__steps=500` pairs -> get_budget keyword arguments (numbers parsed, `none` is None)."""
     out = {}
     for pair in pairs or []:
@@ -82,7 +82,7 @@ def _run(args) -> None:
     given = [f"--{name.replace('_', '-')}" for name in _task_options(args)]
     if given and not args.task:
         raise ValueError(f"{', '.join(given)} describe(s) your own file: add --task FILE (a CSV, TSV, JSON or JSONL)")
-    overrides = _overrides(args.set)
+    overrides = parse_overrides(args.set)
     if args.precision:
         overrides["precision"] = args.precision
     task = None
@@ -101,7 +101,7 @@ def _pretrain(args) -> None:
     from .cache import metrics
     from .device import processes
     from .recipes import pretrained_student
-    overrides = _overrides(args.set)
+    overrides = parse_overrides(args.set)
     if args.precision:
         overrides["precision"] = args.precision
     path = pretrained_student(args.student, args.budget, force=args.force, quiet=args.quiet, **overrides)

@@ -12,6 +12,7 @@ from .sizes import parse_size
 # A single run's test accuracy moves by about this much from the split alone: the binomial standard deviation of an
 # accuracy near 0.75 on the embedded task's 1,242 test examples, sqrt(.75 * .25 / 1242).
 SPLIT_NOISE = 0.012
+DISTILLED = {"d", "pd"}  # the methods that learn from a teacher's soft labels
 
 
 
@@ -110,6 +111,19 @@ def _grid_sizes(df) -> list[str]:
     return sorted(set(basic["size"]), key=lambda s: parse_size(s, off_grid=True).mlm_params)
 
 
+def _teachers(df) -> str:
+    """The teachers with rows in `df`, in words with their test accuracy."""
+    rows = df[df["method"] == "teacher"]
+    words = {"minilm-l6": "MiniLM (6 layers of 384)", "mpnet-base": "MPNet (12 layers of 768, 110M parameters)"}
+    out = []
+    for name, acc in zip(rows["teacher"], rows["test_acc"]):
+        model, _, epochs = str(name).rpartition("-")
+        if model:
+            out.append(f"{name} = {words.get(model, model)} fine-tuned for {epochs.removesuffix('ep')} epoch(s), "
+                       f"test {acc:.3f}")
+    return "; ".join(out) or "none recorded"
+
+
 def _transfer(budget) -> str:
     """The budget's transfer set in words: "20k", or "all" (the gpu and paper budgets use the whole set)."""
     return f"{budget.logits.transfer_examples // 1000}k" if budget.logits.transfer_examples else "all"
@@ -121,9 +135,11 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
     df = results_frame(rows)
     if df.empty:
         return {}
+    df["teacher"] = df["teacher"].fillna("").astype(str) if "teacher" in df else ""
     grid, analyses = df[df["budget"] == budget], df[df["budget"] == analyses_budget]
     shapes = same_shape(analyses, analyses_budget)
-    chosen = {(r["size"], r["method"]): f"same_shape,lr={r['lr']:g}" for _, r in shapes.iterrows()}
+    chosen = {(r["size"], r["method"] + (f"+{r['then']}" if r["then"] else ""), r["teacher"]):
+              f"same_shape,lr={r['lr']:g}" + (f",{r['then']}" if r["then"] else "") for _, r in shapes.iterrows()}
 
     def classroom(a, b):
         out = []
@@ -133,20 +149,40 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
                 out.append(compare(size, ra, rb, budget=budget))
         return out
 
+    def same(size, method, teacher=""):
+        """One same-shape student at its chosen rate ("pd+finetune_after": PD, then fine-tuned on the labels); D and
+        PD with the teacher that labelled their transfer set."""
+        base = method.split("+")[0]
+        teacher = teacher if base in DISTILLED else ""
+        if (size, method, teacher) not in chosen:
+            return analyses["test_acc"].iloc[:0].rename(method)
+        return _runs(analyses[analyses["teacher"] == teacher], size, base, chosen[size, method, teacher], method)
+
+    def teachers(size, methods) -> list[str]:
+        """The teachers whose D/PD rows a comparison of `methods` at `size` reads ("" when none is distilled)."""
+        named = [t for t in dict.fromkeys(shapes.loc[shapes["size"] == size, "teacher"]) if t]
+        return named if {m.split("+")[0] for m in methods} & DISTILLED and named else [""]
+
+    def named(size, teacher):
+        return f"{size}, teacher {teacher}" if teacher else size
+
     def well_read(a, b):
         out = []
         for size in dict.fromkeys(shapes["size"]):
-            if (size, a) in chosen and (size, b) in chosen:
-                out.append(compare(size, _runs(analyses, size, a, chosen[size, a]),
-                                    _runs(analyses, size, b, chosen[size, b]), budget=analyses_budget))
+            for t in teachers(size, (a, b)):
+                ra, rb = same(size, a, t), same(size, b, t)
+                if len(ra) and len(rb):
+                    out.append(compare(named(size, t), ra, rb, budget=analyses_budget))
         return out
 
-    teacher = analyses.loc[analyses["method"] == "teacher", "test_acc"].rename("teacher")  # the same-shape PD's teacher
     near_teacher = []
     for size in dict.fromkeys(shapes["size"]):
-        if (size, "pd") in chosen and len(teacher):
-            near_teacher.append(compare(size, _runs(analyses, size, "pd", chosen[size, "pd"]), teacher, within=0.01,
-                                         budget=analyses_budget))
+        for t in teachers(size, ("pd",)):
+            teacher = analyses.loc[(analyses["method"] == "teacher") & (analyses["teacher"] == t),
+                                   "test_acc"].rename("teacher")
+            pd_runs = same(size, "pd", t)
+            if len(pd_runs) and len(teacher):
+                near_teacher.append(compare(named(size, t), pd_runs, teacher, within=0.01, budget=analyses_budget))
 
     def settings(method, a: str, b: str, names: tuple):
         """One method at two settings of an analysis (e.g. 40k vs 5k transfer texts) for each size that ran both."""
@@ -210,15 +246,16 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
                                 well_read("pd", "d"), analyses_budget),
         "pd_vs_pf": Finding("pd_vs_pf", f"PD brings further improvements over pre-training and fine-tuning (PF) "
                             f"({PAPER}, abstract).", "both start from MiniLM's layers here. PD learns to copy the "
-                            f"teacher on {analyses_transfer} unlabeled texts, so the teacher's own accuracy caps it; the "
-                            f"teacher is fine-tuned for {ab.teacher.epochs:g} epoch(s), and PF's {ab.finetune.epochs:g} "
-                            "epochs on the labels take the same layers about as far.", well_read("pd", "pf"),
-                            analyses_budget),
+                            f"teacher on {analyses_transfer} unlabeled texts, so the teacher's own accuracy caps it; PF "
+                            f"learns from the labels for {ab.finetune.epochs:g} epochs. The teachers: "
+                            f"{_teachers(analyses)}. PD can pass PF only with a teacher well above what PF reaches.",
+                            [c for then in ("", *sorted(set(shapes.loc[shapes["method"] == "pd", "then"]) - {""}))
+                             for c in well_read(f"pd+{then}" if then else "pd", "pf")], analyses_budget),
         "pd_near_teacher": Finding("pd_near_teacher", "a pre-trained distilled student can come close to its teacher at "
                                    "a fraction of the cost (the paper's size-reduction and speed-up results).",
-                                   "the teacher is MiniLM with all 6 layers fine-tuned on the labels; a student with "
-                                   f"fewer of the same layers, distilled on {analyses_transfer} texts, keeps most of what "
-                                   "it knows.", near_teacher, analyses_budget),
+                                   f"the teachers: {_teachers(analyses)}. A student with fewer layers, distilled on "
+                                   f"{analyses_transfer} texts, copies the teacher only as far as its own size and start "
+                                   "allow.", near_teacher, analyses_budget),
     }
     found["reading"] = reading_finding(df, budget)
     return found

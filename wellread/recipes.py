@@ -266,16 +266,18 @@ def _result(method: str, seed: int, b: Budget, pretrained: str, stages: list) ->
 
 
 def well_read(size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, labels: int = 1000,
-              quiet=False) -> list[Result]:
+              transfer: str | None = "none", quiet=False) -> list[Result]:
     """One shape, L{layers}/H384, from a random start and from MiniLM's layers (a start that read at scale): basic and
-    PF fine-tuned on few labels for 10 epochs (a random start needs them), D and PD distilled from the teacher on the
-    unlabeled transfer set."""
-    shape = parse_size(f"L{min(parse_size(size).layers, 6)}/H384", off_grid=True)
+    PF fine-tuned on few labels for 10 epochs (a random start needs them), D and PD distilled from the teacher on
+    `transfer` ("none": the task's own training inputs, which the teacher labelled for notebook 2's transfer set; None:
+    the budget's transfer set). At least four layers: two of MiniLM's carry too little of its reading to show clearly."""
+    shape = parse_size(f"L{min(max(parse_size(size).layers, 4), 6)}/H384", off_grid=True)
     few = {"task__train_examples": labels, "finetune__epochs": 10.0}
+    distil = {"transfer": transfer} if transfer is not None else {}
     return [run("basic", shape, budget, seed, quiet=quiet, **few),
             run("pf", shape, budget, seed, pretrained="minilm", quiet=quiet, **few),
-            run("d", shape, budget, seed, quiet=quiet),
-            run("pd", shape, budget, seed, pretrained="minilm", quiet=quiet)]
+            run("d", shape, budget, seed, quiet=quiet, **distil),
+            run("pd", shape, budget, seed, pretrained="minilm", quiet=quiet, **distil)]
 
 
 def compare(size="tiny", methods=tuple(METHODS), budget: str | Budget = "classroom", seeds=(0,), quiet=False,

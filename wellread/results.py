@@ -168,20 +168,25 @@ def committed_figures(rows, metric: str = "test_acc") -> dict:
 
 
 def same_shape(rows, budget: str = ANALYSES_BUDGET) -> pd.DataFrame:
-    """The same-shape rows (reproduce.py --same-shapes): per shape and method, the rate chosen on seed-0 validation
-    and that rate's runs over seeds: pretrained, lr, seeds, test mean and sd, val mean, latency."""
-    columns = ["size", "method", "pretrained", "lr", "seeds", "test_acc", "test_sd", "val_acc", "latency_ms", "params"]
+    """The same-shape rows (reproduce.py --same-shapes): per shape, method, teacher (D and PD, one per teacher that
+    labelled their transfer set) and extra step (`then`: "finetune_after" for PD fine-tuned on the labels after
+    distilling), the rate chosen on seed-0 validation and that rate's runs over seeds."""
+    columns = ["size", "method", "then", "teacher", "pretrained", "lr", "seeds", "test_acc", "test_sd", "val_acc",
+               "latency_ms", "params"]
     df = results_frame(rows)
     if df.empty or "same_shape" not in set(df["analysis"]):
         return pd.DataFrame(columns=columns)
     df = df[(df["analysis"] == "same_shape") & (df["budget"] == budget)].copy()
-    df["lr"] = pd.to_numeric(df["variant"].str.removeprefix("lr="), errors="coerce")
+    df["lr"] = pd.to_numeric(df["variant"].str.extract(r"lr=([^,]+)")[0], errors="coerce")
+    df["then"] = df["variant"].str.replace(r"lr=[^,]+,?", "", regex=True)
+    df["teacher"] = df["teacher"].fillna("").astype(str) if "teacher" in df else ""
     out = []
-    for (size, method), g in df.groupby(["size", "method"], sort=False):
+    for (size, method, then, teacher), g in df.groupby(["size", "method", "then", "teacher"], sort=False):
         first = g[g["seed"] == 0].sort_values("lr", kind="stable")  # a tie on validation keeps the smaller rate
         lr = first.loc[first["val_acc"].idxmax(), "lr"] if len(first) else g["lr"].iloc[0]
         runs = g[g["lr"] == lr]
-        out.append({"size": size, "method": method, "pretrained": runs.get("pretrained", pd.Series(["?"])).iloc[0],
+        out.append({"size": size, "method": method, "then": then, "teacher": teacher,
+                    "pretrained": runs.get("pretrained", pd.Series(["?"])).iloc[0],
                     "lr": lr, "seeds": len(runs), "test_acc": runs["test_acc"].mean(),
                     "test_sd": runs["test_acc"].std() if len(runs) > 1 else float("nan"),
                     "val_acc": runs["val_acc"].mean(), "latency_ms": runs["latency_ms"].mean(),
@@ -206,7 +211,7 @@ def starts_frame(mine, rows=None, budget: str = ANALYSES_BUDGET) -> pd.DataFrame
                         "seeds": len(g), "test_acc": g["test_acc"].mean(),
                         "test_sd": g["test_acc"].std() if len(g) > 1 else float("nan")})
     if rows is not None:
-        for _, r in same_shape(rows, budget).iterrows():
+        for _, r in same_shape(rows, budget).query("then == ''").iterrows():
             out.append({"start": r["pretrained"], "size": r["size"], "recipe": RECIPES[r["method"]], "method": r["method"],
                         "source": "committed grid", "lr": r["lr"], "seeds": r["seeds"], "test_acc": r["test_acc"],
                         "test_sd": r["test_sd"]})

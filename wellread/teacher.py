@@ -110,8 +110,11 @@ class LogitsConfig:
 
 
 def _resolved(config: LogitsConfig) -> LogitsConfig:
-    """The config the logits stage is keyed by: the transfer set chosen, the precision resolved."""
-    return replace(config, transfer=config.chosen_transfer, precision=resolve(config.precision))
+    """The config the logits stage is keyed by: the transfer set chosen, the precision resolved (with no transfer
+    texts, their count means nothing: the training inputs' stage is one whatever the budget's count)."""
+    transfer = config.chosen_transfer
+    return replace(config, transfer=transfer, precision=resolve(config.precision),
+                   transfer_examples=None if transfer == "none" else config.transfer_examples)
 
 
 def logits_built(config: LogitsConfig) -> Path | None:
