@@ -155,6 +155,24 @@ def test_the_same_shape_plan_chooses_after_seed_0():
     assert later[2:5] == ("basic", 1, "same_shape,lr=0.0003") and later[5]["finetune__lr"] == 3e-4
 
 
+def test_the_pd_variants_run_at_the_rates_pd_and_pf_chose_with_this_teacher():
+    import argparse
+    later, teacher = results.ANALYSES_BUDGET, "mpnet-base-1ep"
+    rows = [{**_row("L4/H384", m, 0, 0.8, val=val, setting=f"same_shape,lr={lr:g}", budget=later), "teacher": t}
+            for m, t in (("basic", ""), ("pf", ""), ("d", teacher), ("pd", teacher))
+            for lr, val in ((1e-4, 0.80 if m == "pd" else 0.70), (3e-4, 0.70 if m == "pd" else 0.80))]
+    rows.append({**_row("L4/H384", "pd", 0, 0.9, val=0.9, setting="same_shape,lr=0.0003", budget=later),
+                 "teacher": "minilm-l6-1ep"})  # another teacher's PD preferred 3e-4: not this study's choice
+    args = argparse.Namespace(same_shapes=["L4/H384"], same_shape_lrs=[1e-4, 3e-4], seeds=[0], budget=later,
+                              same_shape_finetune_after=True, same_shape_distill_epochs=2.0)
+    variants = [r for r in reproduce.same_shape_runs(args, rows, teacher) if "," in r[4].removeprefix("same_shape,")]
+    assert [(r[2], r[4], r[5]) for r in variants] == [
+        ("pd", "same_shape,lr=0.0001,finetune_after",
+         {"pretrained": "minilm", "distill__lr": 1e-4, "finetune__lr": 3e-4, "finetune_after": True}),
+        ("pd", "same_shape,lr=0.0001,distill_epochs=2",
+         {"pretrained": "minilm", "distill__lr": 1e-4, "distill__epochs": 2.0})]
+
+
 # ------------------------------------------------------------------------------------------------ the lessons
 
 LESSONS = {"01_pretraining": ("pretraining", "pretraining_well_read"), "03_distillation": ("distillation",),

@@ -150,8 +150,8 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
         return out
 
     def same(size, method, teacher=""):
-        """One same-shape student at its chosen rate ("pd+finetune_after": PD, then fine-tuned on the labels); D and
-        PD with the teacher that labelled their transfer set."""
+        """One same-shape student at its chosen rate (a variant after "+": "pd+finetune_after", PD then fine-tuned);
+        D and PD with the teacher that labelled their transfer set."""
         base = method.split("+")[0]
         teacher = teacher if base in DISTILLED else ""
         if (size, method, teacher) not in chosen:

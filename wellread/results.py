@@ -169,8 +169,8 @@ def committed_figures(rows, metric: str = "test_acc") -> dict:
 
 def same_shape(rows, budget: str = ANALYSES_BUDGET) -> pd.DataFrame:
     """The same-shape rows (reproduce.py --same-shapes): per shape, method, teacher (D and PD, one per teacher that
-    labelled their transfer set) and extra step (`then`: "finetune_after" for PD fine-tuned on the labels after
-    distilling), the rate chosen on seed-0 validation and that rate's runs over seeds."""
+    labelled their transfer set) and variant (`then`: "" for the plain recipe, "finetune_after" for PD fine-tuned on
+    the labels after distilling, "distill_epochs=2"), the rate chosen on seed-0 validation and its runs over seeds."""
     columns = ["size", "method", "then", "teacher", "pretrained", "lr", "seeds", "test_acc", "test_sd", "val_acc",
                "latency_ms", "params"]
     df = results_frame(rows)
