@@ -45,7 +45,7 @@ def main() -> None:
     validation = b.task.splits(0)[1]
     tokenizer = AutoTokenizer.from_pretrained(folder)
     fp32 = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-    variants = {"fp32": (fp32, "fp32"), "int8": (quantized(AutoModelForSequenceClassification.from_pretrained(folder)), "fp32")}
+    variants = {"fp32": (fp32, "fp32"), "int8": (quantized(fp32), "fp32")}  # quantized: a copy
     if resolve("auto") == "bf16":  # the kit's own probe: bf16 only where it runs natively and fast
         variants["bf16"] = (fp32, "bf16")
     print(f"teacher {folder.name} ({args.budget}), {len(texts)} texts, {torch.get_num_threads()} thread(s), "

@@ -20,7 +20,7 @@ from wellread.budget import get_budget
 from wellread.cli import parse_overrides
 from wellread.device import cpu_flags, resolve
 from wellread.recipes import METHODS, run, teacher, teacher_name
-from wellread.findings import findings
+from wellread.findings import DISTILLED, findings
 from wellread.results import (ANALYSES_BUDGET, COLUMNS, GRID_BUDGET, committed_figures, read_rows, results_figures,
                               results_frame, same_shape, write_rows)
 from wellread.results import pf_lead as lead_frame
@@ -121,7 +121,7 @@ def chosen_rate(rows, size: str, method: str, budget: str, teacher: str) -> floa
     D and PD choose among the runs that distilled from `teacher`."""
     table = same_shape(rows, budget)
     hit = table[(table["size"] == size) & (table["method"] == method) & (table["then"] == "")
-                & (table["teacher"] == (teacher if method in ("d", "pd") else ""))]
+                & (table["teacher"] == (teacher if method in DISTILLED else ""))]
     if hit.empty:
         raise RuntimeError(f"no seed-0 same-shape run of {method} at {size} to choose a learning rate from")
     return float(hit["lr"].iloc[0])
@@ -144,7 +144,7 @@ def main_grid(rows, budget: str):
     and the teacher's line come from the budget's own teacher (a study with another sits beside it, not in it)."""
     own = teacher_name(get_budget(budget))
     df = results_frame([r for r in rows if r["budget"] == budget
-                        and (r["method"] not in ("d", "pd", "teacher") or (r.get("teacher") or own) == own)])
+                        and (r["method"] not in (*DISTILLED, "teacher") or (r.get("teacher") or own) == own)])
     return df[df["analysis"].isin(["default", "layers"])] if len(df) else df
 
 
@@ -304,7 +304,7 @@ def main(argv=None) -> int:
         write_rows(rows, args.out)
     started = time.time()
     for i, (label, size, method, seed, setting, kwargs) in enumerate(chain(plan, same_shape_runs(args, rows, teacher)), 1):
-        key = (label, method, str(seed), setting, args.budget, teacher if method in ("d", "pd") else "")
+        key = (label, method, str(seed), setting, args.budget, teacher if method in DISTILLED else "")
         if key in done:
             continue
         t0 = time.time()

@@ -144,7 +144,7 @@ def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = F
     training_inputs = None
     if train_split is not None and config.transfer != "none" and (force or not logits_built(config)):
         # labelled once (and timed on its own), reused by every transfer set
-        alone = replace(config, transfer="none", transfer_examples=None, transfer_fingerprint="")
+        alone = replace(config, transfer="none", transfer_fingerprint="")  # keyed without a count
         training_inputs = teacher_logits(alone, force=force, quiet=quiet)
 
     def build(work: Path) -> dict:
