@@ -23,7 +23,7 @@ from wellread.pretrain import is_built, pretrain
 from wellread.recipes import run
 
 SIZE = "L2/H128"
-BUDGET = "classroom"
+BUDGET = "classroom-v2"
 SEEDS = (0, 1, 2)
 # Steps of 32 blocks x 128 tokens: 2.0M, 6.1M, 24.6M, 49.2M and 102.4M tokens read.
 POINTS = (500, 1_500, 6_000, 12_000, 25_000)
@@ -122,7 +122,7 @@ def write_figure() -> None:
         ax.set_xscale("log")
         ax.set_xlabel("tokens read in pre-training")
     fig.suptitle("The reading curve: Tiny (L2/H128) pre-trained on the kit's corpus, then fine-tuned "
-                 f"(classroom budget, {frame['precision'].iloc[0] if len(frame) else ''}, 2-core CPU)", fontsize=10)
+                 f"({BUDGET} budget, {frame['precision'].iloc[0] if len(frame) else ''}, 2-core CPU)", fontsize=10)
     fig.tight_layout()
     fig.savefig(folder / "reading_curve.svg")
     print(f"wrote {folder / 'reading_curve.svg'} and reading_curve.html")

@@ -287,7 +287,7 @@ def main(argv=None) -> int:
                         help="also PD fine-tuned on the labels after distilling, at the rates PD and PF chose")
     parser.add_argument("--same-shape-distill-epochs", type=float, default=None, metavar="EPOCHS",
                         help="also PD distilled for this many epochs, at the rate PD chose")
-    parser.add_argument("--budget", default="classroom")
+    parser.add_argument("--budget", default=GRID_BUDGET, help=f"default {GRID_BUDGET}, the committed main grid's")
     parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
                         help="override a budget field for every run, e.g. --set teacher__init=mpnet (its rows name "
                              "the teacher, so a grid with another teacher sits beside the first)")

@@ -2,7 +2,8 @@
 tokens/s and GFLOP/s, with the CPU's flags and the precision the kit chooses here (and why).
 
     python benchmarks/throughput.py --sizes tiny mini --steps 10 --batch 32 --seq 128
-    benchmarks/avx2.sh python benchmarks/throughput.py      # as on an AVX2-only CPU (both matmul libraries held to AVX2)
+    benchmarks/avx2.sh python benchmarks/throughput.py      # as on an AVX2-only laptop (one core, fp32)
+    benchmarks/avx2.sh python benchmarks/throughput.py --sizes tiny --profile   # and where the kit's step spends it
 
 Naive: `BertForMaskedLM(input_ids, labels=...)` (vocabulary logits at every position), fp32, eager, AdamW.
 wellread: `train.train_step` on `pretrain.MaskedOnlyLM` (head only at masked positions), at fp32 and, where
@@ -93,7 +94,7 @@ def naive(size, data, warmup, precision=None) -> float:
     return time_steps(step, data, warmup)
 
 
-def kit(size, data, warmup, precision, compile=False) -> float:
+def kit_step(size, precision, compile=False):
     """The kit's own step (train.trainer + train.train_step): masked-only head, at `precision`."""
     seed_everything(0)
     student = pretrain.build_model(size.short, VOCAB)
@@ -102,7 +103,25 @@ def kit(size, data, warmup, precision, compile=False) -> float:
     if compile:
         student.bert.compile()
     model.train()
-    return time_steps(lambda x, y: train.train_step(acc, model, opt, sched, lambda m, b: m(*b), (x, y)), data, warmup)
+    return lambda x, y: train.train_step(acc, model, opt, sched, lambda m, b: m(*b), (x, y))
+
+
+def kit(size, data, warmup, precision, compile=False) -> float:
+    return time_steps(kit_step(size, precision, compile), data, warmup)
+
+
+def profile(size, data, warmup, precision, rows=15) -> None:
+    """Where the kit's step spends its time: torch.profiler's operators by their own CPU time, over the timed steps."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as profiler
+    step = kit_step(size, precision)
+    for x, y in data[:warmup]:
+        step(x, y)
+    with profiler(activities=[ProfilerActivity.CPU]) as prof:
+        for x, y in data[warmup:]:
+            step(x, y)
+    print(f"\n{size.name}, the kit's {precision} step, {len(data) - warmup} steps profiled:")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
 
 
 def main():
@@ -113,6 +132,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--compile", action="store_true", help="also time the kit's loop with torch.compile")
+    ap.add_argument("--profile", action="store_true", help="then profile the kit's step at its first precision")
     ap.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=None,
                     help="the kit's precisions to time (default: fp32, plus bf16 where it is native here)")
     args = ap.parse_args()
@@ -141,6 +161,8 @@ def main():
         for name, s, pred in rows:
             gflops = step_flops(size, args.batch, args.seq, pred) / s / 1e9
             print(f"{size.name:6} {name:26} {s:8.3f} {tokens / s:9.0f} {base / s:7.2f}x {gflops:8.1f} {100 * gflops / peak:10.0f}%")
+        if args.profile:
+            profile(size, data, args.warmup, precisions[0])
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ def _artifact(runs: Path) -> Path:
 def test_two_processes_learn_like_one_and_write_once(tmp_path):
     alone, together = tmp_path / "one", tmp_path / "two"
     _pretrain(alone, 1)
+    together.mkdir()
+    (together / "tokens").symlink_to(alone / "tokens")  # the tokenized corpus is not what is tested: tokenize once
     launched = _pretrain(together, 2)
     assert launched.stdout.count("pre-trained tiny") == 1  # only the main process reports
     assert launched.stdout.count("processes: 2") == 1

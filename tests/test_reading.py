@@ -15,7 +15,7 @@ _spec.loader.exec_module(curve)
 def _row(steps, seed, test, labels="", val=None, loss=None):
     setting = f"reading={steps}" + (f",{labels}" if labels else "")
     return {"size": "L2/H128", "method": "pf" if steps else "basic", "seed": str(seed), "setting": setting,
-            "budget": "classroom", "val_acc": str(val if val is not None else test), "test_acc": str(test),
+            "budget": curve.BUDGET, "val_acc": str(val if val is not None else test), "test_acc": str(test),
             "pretrain_tokens": str(steps * 4096), "heldout_loss": "" if loss is None else str(loss),
             "unigram_loss": "7.35" if steps else "", "pretrained": "own" if steps else "none"}
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from wellread import cache
+from wellread import cache, recipes
 from wellread.budget import get_budget
 from wellread.data import Task
 from wellread.finetune import FinetuneConfig, finetune
@@ -83,6 +83,18 @@ def test_every_recipe_runs_at_the_smoke_budget(method):
     assert all(len(curve) > 0 for curve in result.curves.values())
     if method == "truncated":
         assert result.size == "L2/H384"
+
+
+def test_every_well_read_run_trains_on_about_the_same_number_of_examples(monkeypatch):
+    calls = []
+    monkeypatch.setattr(recipes, "run", lambda method, shape, b, seed, **kw: calls.append((method, shape.short, kw)))
+    recipes.well_read("mini", "smoke", labels=128, examples=384)  # Mini's depth, MiniLM's width
+    texts = len(get_budget("smoke").task.splits(0)[0])  # D and PD distil on the training inputs
+    assert [(m, s, kw.get("finetune__epochs"), kw.get("distill__epochs"), kw.get("pretrained")) for m, s, kw in calls] == [
+        ("basic", "L4/H384", 3.0, None, None), ("pf", "L4/H384", 3.0, None, "minilm"),
+        ("d", "L4/H384", None, 384 / texts, None), ("pd", "L4/H384", None, 384 / texts, "minilm")]
+    with pytest.raises(ValueError, match=r"examples=0: use a positive integer"):
+        recipes.well_read("tiny", "smoke", examples=0)
 
 
 def test_unknown_method_names_the_valid_ones():

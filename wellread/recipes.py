@@ -266,18 +266,24 @@ def _result(method: str, seed: int, b: Budget, pretrained: str, stages: list) ->
 
 
 def well_read(size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, labels: int = 1000,
-              transfer: str | None = "none", quiet=False) -> list[Result]:
-    """One shape, L{layers}/H384, from a random start and from MiniLM's layers (a start that read at scale): basic and
-    PF fine-tuned on few labels for 10 epochs (a random start needs them), D and PD distilled from the teacher on
-    `transfer` ("none": the task's own training inputs, which the teacher labelled for notebook 2's transfer set; None:
-    the budget's transfer set). At least four layers: two of MiniLM's carry too little of its reading to show clearly."""
-    shape = parse_size(f"L{min(max(parse_size(size).layers, 4), 6)}/H384", off_grid=True)
-    few = {"task__train_examples": labels, "finetune__epochs": 10.0}
-    distil = {"transfer": transfer} if transfer is not None else {}
-    return [run("basic", shape, budget, seed, quiet=quiet, **few),
-            run("pf", shape, budget, seed, pretrained="minilm", quiet=quiet, **few),
-            run("d", shape, budget, seed, quiet=quiet, **distil),
-            run("pd", shape, budget, seed, pretrained="minilm", quiet=quiet, **distil)]
+              examples: int = 4000, transfer: str | None = "none", quiet=False) -> list[Result]:
+    """The student's depth at MiniLM's width (L{layers}/H384, at most 6 layers) from a random start and from MiniLM's
+    layers (a start that read at scale), each run trained on about `examples` examples: basic and PF on `labels` labels
+    (examples / labels epochs), D and PD on that many of the texts the teacher labelled (`transfer` "none": the task's
+    own training inputs, labelled for notebook 2's transfer set; None: the budget's transfer set)."""
+    if not isinstance(examples, int) or isinstance(examples, bool) or examples < 1:
+        raise ValueError(f"examples={examples!r}: use a positive integer (the examples each run trains on)")
+    b = get_budget(budget) if isinstance(budget, str) else budget
+    shape = parse_size(f"L{min(parse_size(size).layers, 6)}/H384", off_grid=True)
+    config = b.logits if transfer is None else replace(b.logits, transfer=transfer)
+    texts = len(data.transfer_inputs(config.chosen_transfer, b.task, config.transfer_examples)) + \
+        (len(b.task.splits(seed)[0]) if config.include_train or config.chosen_transfer == "none" else 0)
+    few = {"task__train_examples": labels, "finetune__epochs": examples / labels}
+    distil = {"distill__epochs": min(1.0, examples / texts), **({"transfer": transfer} if transfer is not None else {})}
+    return [run("basic", shape, b, seed, quiet=quiet, **few),
+            run("pf", shape, b, seed, pretrained="minilm", quiet=quiet, **few),
+            run("d", shape, b, seed, quiet=quiet, **distil),
+            run("pd", shape, b, seed, pretrained="minilm", quiet=quiet, **distil)]
 
 
 def compare(size="tiny", methods=tuple(METHODS), budget: str | Budget = "classroom", seeds=(0,), quiet=False,

@@ -15,9 +15,9 @@ from .sizes import VOCAB_SIZE, parse_size
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 # The budgets the committed results ran at (budget.BUDGETS says what each is): the main grid (methods x sizes x seeds)
-# at the classroom budget; the analyses and the same-shape study, hours of CPU each, at classroom-v1, whose main grid
-# the classroom one matches within noise. Each finding and figure names the budget it read.
-GRID_BUDGET = "classroom"
+# and the reading curve at classroom-v2; the analyses and the same-shape study, hours of CPU each, at classroom-v1,
+# whose main grid the classroom-v2 one matches within noise. Each finding and figure names the budget it read.
+GRID_BUDGET = "classroom-v2"
 ANALYSES_BUDGET = "classroom-v1"
 
 
@@ -165,6 +165,12 @@ def committed_figures(rows, metric: str = "test_acc") -> dict:
                                source=f"committed grid, {ANALYSES_BUDGET} budget")
     analyses.pop("methods", None)  # that budget's main grid is not the README's
     return {**results_figures(main_grid, metric, source=f"committed grid, {GRID_BUDGET} budget"), **analyses}
+
+
+def committed_budget(frame, budget: str) -> str:
+    """The budget whose committed main-grid rows a run at `budget` is set beside: its own where rows ran at it, else
+    GRID_BUDGET (the classroom budget was cut for the tour after its grid ran)."""
+    return budget if len(frame) and (frame["budget"] == budget).any() else GRID_BUDGET
 
 
 def same_shape(rows, budget: str = ANALYSES_BUDGET) -> pd.DataFrame:

@@ -102,8 +102,10 @@ def pretrained_picker(value="own") -> W.ToggleButtons:
 
 def budget_picker(value="classroom") -> W.ToggleButtons:
     tips = {"smoke": "CI: seconds, numbers only checked for sanity", "classroom": "a laptop: one student in minutes",
-            "gpu": "one GPU for about half an hour: far more pre-training", "paper": "a GPU with internet: hub data, "
-            "paper-scale steps"}
+            "classroom-v2": "the committed main grid's: twice the classroom's pre-training, 4x its transfer text",
+            "classroom-v1": "the committed analyses': 6x the classroom's pre-training, 8x its transfer text",
+            "gpu": "one GPU for about half an hour: far more pre-training",
+            "paper": "a GPU with internet: hub data, paper-scale steps"}
     return W.ToggleButtons(options=list(BUDGETS), value=value, description="budget",
                            tooltips=[tips.get(name, name) for name in BUDGETS])
 
