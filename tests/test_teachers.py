@@ -24,7 +24,7 @@ def test_teacher_names_match_the_committed_results():
     assert recipes.teacher_name(get_budget("classroom")) == "minilm-l6-0.5ep"
     assert recipes.teacher_name(get_budget("classroom", teacher__init="mpnet", teacher__epochs=3.0)) == "mpnet-base-3ep"
     folder = str(data.teacher_dir("embedded", fetch=False))
-    assert recipes.teacher_name(get_budget("smoke", teacher__init=folder)) == "minilm-l6-1ep"  # the same teacher
+    assert recipes.teacher_name(get_budget("smoke", teacher__init=folder, teacher__epochs=1.0)) == "minilm-l6-1ep"  # by path
     assert recipes.teacher_name(get_budget("smoke", teacher__init="some/model", teacher__epochs=0.5)) == "model-0.5ep"
 
 
@@ -173,7 +173,7 @@ def test_a_class_distils_from_the_packs_logits_without_the_teacher(prepared, cla
     result = recipes.run("pd", "tiny", "smoke", quiet=True, **SMALL)
     built = [json.loads(line)["stage"] for line in (class_machine / "builds.jsonl").read_text().splitlines()]
     assert built == ["distill"]  # distilled here, from the pack's pre-trained student and soft labels
-    assert result.teacher == prepared[0].teacher == "minilm-l6-1ep"
+    assert result.teacher == prepared[0].teacher == "minilm-l6-0.5ep"  # named by the pack's teacher, never loaded
     assert (result.val_acc, result.test_acc) == (prepared[0].val_acc, prepared[0].test_acc)
 
 

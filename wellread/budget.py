@@ -65,6 +65,7 @@ BUDGETS = {
     # CI: every stage runs for seconds; numbers are only checked for sanity.
     "smoke": Budget("smoke", task=Task(train_examples=512, eval_examples=128),
                     pretrain=PretrainConfig(steps=30, batch_size=16),
+                    teacher=FinetuneConfig(init="embedded", epochs=0.5, lr=1e-4),
                     logits=LogitsConfig(transfer_examples=512),
                     finetune=FinetuneConfig(epochs=1.0)),
     # The default: all stages for one small student on a 2-core laptop CPU without native bf16. The committed grid
