@@ -24,7 +24,8 @@ def test_teacher_names_match_the_committed_results():
     assert recipes.teacher_name(get_budget("classroom")) == "minilm-l6-0.5ep"
     assert recipes.teacher_name(get_budget("classroom", teacher__init="mpnet", teacher__epochs=3.0)) == "mpnet-base-3ep"
     folder = str(data.teacher_dir("embedded", fetch=False))
-    assert recipes.teacher_name(get_budget("smoke", teacher__init=folder, teacher__epochs=1.0)) == "minilm-l6-1ep"  # by path
+    by_path = get_budget("smoke", teacher__init=folder, teacher__epochs=1.0)
+    assert recipes.teacher_name(by_path) == "minilm-l6-1ep"  # the same teacher, named by its folder
     assert recipes.teacher_name(get_budget("smoke", teacher__init="some/model", teacher__epochs=0.5)) == "model-0.5ep"
 
 
