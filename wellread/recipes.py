@@ -18,8 +18,8 @@ from .finetune import check_init, finetune
 from .pretrain import pretrain
 from .vocab import wordpiece_dir
 from .sizes import parse_size
-from .teacher import (base_teacher, check_teacher, logits_built, teacher_label, teacher_logits, teacher_path,
-                      train_teacher, truncated_encoder)
+from .teacher import (base_teacher, check_teacher, labelled_inputs, logits_built, teacher_label, teacher_logits,
+                      teacher_path, train_teacher, truncated_encoder)
 
 METHODS = {
     "basic": "random init -> fine-tune",
@@ -275,9 +275,8 @@ def well_read(size="tiny", budget: str | Budget = "classroom", seed: int = 0, *,
         raise ValueError(f"examples={examples!r}: use a positive integer (the examples each run trains on)")
     b = get_budget(budget) if isinstance(budget, str) else budget
     shape = parse_size(f"L{min(parse_size(size).layers, 6)}/H384", off_grid=True)
-    config = b.logits if transfer is None else replace(b.logits, transfer=transfer)
-    texts = len(data.transfer_inputs(config.chosen_transfer, b.task, config.transfer_examples)) + \
-        (len(b.task.splits(seed)[0]) if config.include_train or config.chosen_transfer == "none" else 0)
+    labelled, train_split = labelled_inputs(b.logits if transfer is None else replace(b.logits, transfer=transfer))
+    texts = len(labelled) + (len(train_split) if train_split is not None else 0)
     few = {"task__train_examples": labels, "finetune__epochs": examples / labels}
     distil = {"distill__epochs": min(1.0, examples / texts), **({"transfer": transfer} if transfer is not None else {})}
     return [run("basic", shape, b, seed, quiet=quiet, **few),

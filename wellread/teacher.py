@@ -123,6 +123,15 @@ def logits_built(config: LogitsConfig) -> Path | None:
     return final if final.exists() and not cache.damage(final) else None
 
 
+def labelled_inputs(config: LogitsConfig) -> tuple[list, Dataset | None]:
+    """What a logits stage labels: its transfer inputs ([] for "none") and the task's training split (None when the
+    stage leaves it out)."""
+    config = _resolved(config)
+    texts = data.transfer_inputs(config.transfer, config.task, config.transfer_examples)
+    train_split = config.task.splits(config.seed)[0] if config.include_train or config.transfer == "none" else None
+    return texts, train_split
+
+
 def texts_sha256(inputs: list, labels: list) -> str:
     """The identity of what a logits stage labels: its inputs (texts or pairs) and labels (-1: unlabeled), in order."""
     body = json.dumps([[list(x) if isinstance(x, tuple) else x for x in inputs], [int(y) for y in labels]])
@@ -137,8 +146,7 @@ def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = F
     if not config.teacher:
         raise ValueError("LogitsConfig.teacher is empty: pass the folder of a fine-tuned teacher")
     config = _resolved(config)
-    texts = data.transfer_inputs(config.transfer, config.task, config.transfer_examples)  # [] for "none"
-    train_split = config.task.splits(config.seed)[0] if config.include_train or config.transfer == "none" else None
+    texts, train_split = labelled_inputs(config)
     expected = texts_sha256(texts + (data.inputs(train_split) if train_split is not None else []),
                             [-1] * len(texts) + (list(train_split["label"]) if train_split is not None else []))
     training_inputs = None
