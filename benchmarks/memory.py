@@ -5,8 +5,9 @@
 
 Each notebook runs in a fresh papermill process (the same parameters `wellread tour` passes); the kernel is
 that process's child, so the kernel's peak resident memory is the process's RUSAGE_CHILDREN maximum. Stages
-cached by an earlier notebook are reused, as in a class. Prints a table of notebook x student (MB, wall time)
-and writes it as JSON next to the executed notebooks.
+cached by an earlier notebook are reused, as in a class. The kernel's memory is also sampled every 0.2 s and
+matched to the cells' start and end times, to name the cell where it peaked. Prints a table of notebook x
+student (MiB, wall time) and writes it as JSON next to the executed notebooks.
 """
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ import json
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
-TARGET_MB = 1500
+TARGET_MIB = 1430  # 1.5 GB = 1.5e9 bytes
 
 _ONE = """
 import json, resource, sys, papermill
@@ -30,13 +34,48 @@ print(json.dumps({"peak_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_max
 
 def measure(name: str, student: str, budget: str, out_dir: Path) -> dict:
     params = {"BUDGET": budget, "STUDENT": student, "SEED": 0, "OUT_DIR": str(out_dir)}
+    executed = out_dir / f"{name}-{student}.ipynb"
     started = time.time()
-    done = subprocess.run([sys.executable, "-c", _ONE, name, str(out_dir / f"{name}-{student}.ipynb"),
-                           json.dumps(params)], cwd=ROOT / "notebooks", capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{name} ({student}) failed:\n{done.stderr[-2000:]}")
-    peak_kb = json.loads(done.stdout.strip().splitlines()[-1])["peak_kb"]
-    return {"notebook": name, "student": student, "peak_mb": round(peak_kb / 1024), "wall_s": round(time.time() - started)}
+    run = subprocess.Popen([sys.executable, "-c", _ONE, name, str(executed), json.dumps(params)],
+                           cwd=ROOT / "notebooks", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    samples = _sample_children(run)
+    stdout, stderr = run.communicate()
+    if run.returncode != 0:
+        raise RuntimeError(f"{name} ({student}) failed:\n{stderr[-2000:]}")
+    peak_kb = json.loads(stdout.strip().splitlines()[-1])["peak_kb"]
+    return {"notebook": name, "student": student, "peak_mib": round(peak_kb / 1024),
+            "wall_s": round(time.time() - started), "peak_cell": _peak_cell(executed, samples)}
+
+
+def _sample_children(run: subprocess.Popen, every_s: float = 0.2) -> list[tuple[float, int]]:
+    """(time, MiB) of the run's largest child process (the kernel) until the run ends."""
+    parent, samples = psutil.Process(run.pid), []
+    while run.poll() is None:
+        try:
+            sizes = [child.memory_info().rss for child in parent.children(recursive=True)]
+        except psutil.Error:  # a child ended between listing and reading
+            sizes = []
+        if sizes:
+            samples.append((time.time(), max(sizes) >> 20))
+        time.sleep(every_s)
+    return samples
+
+
+def _peak_cell(executed: Path, samples: list) -> str:
+    """'cell N (MiB): its first line' for the code cell running when the sampled memory was highest."""
+    if not samples or not executed.exists():
+        return ""
+    when, mib = max(samples, key=lambda s: s[1])
+    code = [c for c in json.loads(executed.read_text())["cells"] if c["cell_type"] == "code"]
+    for number, cell in enumerate(code):
+        times = cell.get("metadata", {}).get("papermill", {})
+        if times.get("start_time") and times.get("end_time"):
+            start, end = (datetime.fromisoformat(times[k].replace("Z", "+00:00")).timestamp()
+                          for k in ("start_time", "end_time"))
+            if start <= when <= end + 0.5:
+                first = next((line.strip() for line in "".join(cell["source"]).splitlines() if line.strip()), "")
+                return f"code cell {number} ({mib} MiB sampled): {first[:60]}"
+    return ""
 
 
 def main(argv=None) -> int:
@@ -57,16 +96,17 @@ def main(argv=None) -> int:
         for name in names:
             row = measure(name, student, args.budget, args.out)
             rows.append(row)
-            flag = "" if row["peak_mb"] <= TARGET_MB else f"  > {TARGET_MB} MB"
-            print(f"{name:<28} {student:<6} {row['peak_mb']:>6} MB {row['wall_s']:>6} s{flag}", flush=True)
+            flag = "" if row["peak_mib"] <= TARGET_MIB else f"  > {TARGET_MIB} MiB (1.5 GB)"
+            print(f"{name:<28} {student:<6} {row['peak_mib']:>6} MiB {row['wall_s']:>6} s{flag}  peak: "
+                  f"{row['peak_cell']}", flush=True)
     (args.out / f"memory-{args.budget}.json").write_text(json.dumps(
         {"budget": args.budget, "precision": precision, "rows": rows}, indent=2))
     print(f"\n| notebook | {' | '.join(args.students)} |\n|---|{'---|' * len(args.students)}")
     for name in names:
-        cells = [next((f"{r['peak_mb']} MB ({r['wall_s']} s)" for r in rows if r["notebook"] == name and r["student"] == s), "")
+        cells = [next((f"{r['peak_mib']} MiB ({r['wall_s']} s)" for r in rows if r["notebook"] == name and r["student"] == s), "")
                  for s in args.students]
         print(f"| {name} | {' | '.join(cells)} |")
-    return 0 if all(r["peak_mb"] <= TARGET_MB for r in rows) else 1
+    return 0 if all(r["peak_mib"] <= TARGET_MIB for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Pre-training data-parallel under `accelerate launch` (two CPU processes, gloo): the loss curve of one process
-within tolerance, one artifact written once, and a second launch that finds it built."""
+"""Pre-training data-parallel under `accelerate launch` (two CPU processes, gloo), each batch in two micro-batches:
+the loss curve of one process within tolerance, one artifact written once, and a second launch that finds it built."""
 import json
 import os
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 
 SETTINGS = ["--student", "tiny", "--budget", "smoke", "--precision", "fp32", "--quiet",
             "--set", "pretrain__steps=20", "--set", "pretrain__batch_size=8", "--set", "pretrain__block_size=64",
-            "--set", "pretrain__eval_every=10"]
+            "--set", "pretrain__eval_every=10", "--set", "pretrain__gradient_accumulation_steps=2"]
 
 
 def _pretrain(runs: Path, processes: int) -> subprocess.CompletedProcess:

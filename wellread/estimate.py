@@ -110,7 +110,7 @@ def estimate(size: Size, method: str, b: Budget, pretrained: str = "own") -> Est
         p = b.pretrain
         sequences = p.steps * p.batch_size
         flops += _train_flops(size, sequences, p.block_size, sequences * p.block_size * p.mask_prob)
-        batch, seq_len = p.batch_size, p.block_size
+        batch, seq_len = p.batch_size // p.gradient_accumulation_steps, p.block_size  # one part's activations at a time
     if method in ("basic", "pf"):
         tokens = b.task.max_len * PADDED_SHARE[b.finetune.length_buckets]
         flops += _train_flops(size, b.finetune.epochs * train_texts, tokens)

@@ -26,6 +26,7 @@ class PretrainConfig:
     steps: int = 1500
     schedule_steps: int | None = None  # the learning-rate schedule's length (None: steps); longer: a snapshot of a longer run
     batch_size: int = 32
+    gradient_accumulation_steps: int = 1  # forward-backward the batch in this many parts: the same step, less memory
     block_size: int = 128
     lr: float = 1e-3
     warmup_frac: float = 0.06
@@ -42,8 +43,11 @@ class PretrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "size", parse_size(self.size).short)
-        for name in ("steps", "batch_size", "eval_blocks", "eval_every"):
+        for name in ("steps", "batch_size", "gradient_accumulation_steps", "eval_blocks", "eval_every"):
             _positive_int(self, name)
+        if self.batch_size % self.gradient_accumulation_steps:
+            raise ValueError(f"pretrain gradient_accumulation_steps={self.gradient_accumulation_steps} does not divide "
+                             f"batch_size={self.batch_size}: use a divisor of it (1 runs the batch whole)")
         if self.schedule_steps is not None:
             _positive_int(self, "schedule_steps", minimum=self.steps)
         if not isinstance(self.block_size, int) or self.block_size < 8:
@@ -175,14 +179,24 @@ def build_model(size: str, vocab_size: int):
 
 
 def masked_batches(blocks: torch.Tensor, tokenizer, batch_size: int, mask_prob: float, generator, device,
-                   share: tuple[int, int] = (0, 1)):
+                   share: tuple[int, int] = (0, 1), parts: int = 1):
     """nanoGPT-style batches: random blocks drawn from the seeded generator, masked afresh each time. With `share`
-    (rank, processes) a data-parallel process keeps every processes-th row: together they train on the same batch."""
+    (rank, processes) a data-parallel process keeps every processes-th row: together they train on the same batch.
+    With `parts` > 1 each batch comes cut into that many micro-batches (train.MicroBatches)."""
     rank, processes = share
     while True:
         idx = torch.randint(len(blocks), (batch_size,), generator=generator)
         x, y = mask_tokens(blocks[idx], tokenizer, mask_prob, generator)
-        yield x[rank::processes].to(device), y[rank::processes].to(device)
+        x, y = x[rank::processes].to(device), y[rank::processes].to(device)
+        yield (x, y) if parts == 1 else split_batch(x, y, parts)
+
+
+def split_batch(x: torch.Tensor, y: torch.Tensor, parts: int) -> train.MicroBatches:
+    """(x, y) in `parts` micro-batches of rows, each weighted by its share of the masked tokens, so that the parts'
+    weighted losses add up to the whole batch's (mlm_loss is a mean over masked tokens)."""
+    xs, ys = x.chunk(parts), y.chunk(parts)
+    masked = [int((part != -100).sum()) for part in ys]
+    return train.MicroBatches(list(zip(xs, ys)), [n / max(sum(masked), 1) for n in masked])
 
 
 def pretrain(config: PretrainConfig, *, force=False, quiet=False, on_eval=None, checkpoint_every=200,
@@ -263,6 +277,7 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
         MaskedOnlyLM(student), schedule, lr=config.lr, weight_decay=config.weight_decay,
         warmup_frac=config.warmup_frac, precision=config.precision, **ADAM)
     main, processes = acc.is_main_process, acc.num_processes  # only the main process evaluates and writes
+    micro_batch = config.batch_size // config.gradient_accumulation_steps  # the held-out batches too: the same memory
     if config.compile:
         # Compile only the encoder: its shapes are fixed ([B, T]); the head sees a different number of
         # masked positions every step and would recompile. Module.compile() keeps state_dict names.
@@ -317,7 +332,8 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
         bar.set_postfix(loss=f"{smooth:.3f}")
         evaluated = main and (step % config.eval_every == 0 or step == config.steps or step in snapshots)
         if evaluated:
-            held = heldout_loss(student, eval_blocks, tokenizer, config.mask_prob, precision=config.precision)
+            held = heldout_loss(student, eval_blocks, tokenizer, config.mask_prob, batch_size=micro_batch,
+                                precision=config.precision)
             state["eval_curve"].append({"step": step, "heldout_loss": round(held, 4)})
             bar.set_postfix(loss=f"{smooth:.3f}", heldout=f"{held:.3f}")
         state["train_s"] = time.time() - started
@@ -329,7 +345,7 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
             on_eval(step, smooth, held)
 
     batches = masked_batches(train_blocks, tokenizer, config.batch_size, config.mask_prob, gen, acc.device,
-                             share=(acc.process_index, processes))
+                             share=(acc.process_index, processes), parts=config.gradient_accumulation_steps)
     train.loop(acc, model, optimizer, scheduler, batches, lambda model, batch: model(*batch), steps=config.steps,
                start=state["step"], desc=f"pretrain {config.size}", quiet=quiet or not main, on_step=after_step)
     if not main:

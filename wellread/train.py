@@ -41,11 +41,23 @@ def trainer(model, steps: int, *, lr: float, weight_decay: float, warmup_frac: f
     return acc, model, optimizer, scheduler
 
 
+@dataclass
+class MicroBatches:
+    """One batch cut into parts that run forward and backward one at a time, their gradients summed: the same step
+    in a fraction of the memory. `weights[i]` is part i's share of the batch's loss."""
+    parts: list
+    weights: list[float]
+
+
 def train_step(acc, model, optimizer, scheduler, loss_fn: Callable, batch) -> torch.Tensor:
     """One optimizer step; `loss_fn(model, batch)` runs under the precision's autocast (weights stay fp32)."""
-    with acc.autocast():
-        loss = loss_fn(model, batch)
-    acc.backward(loss)
+    parts = zip(batch.parts, batch.weights) if isinstance(batch, MicroBatches) else [(batch, 1.0)]
+    loss = 0.0
+    for part, weight in parts:
+        with acc.autocast():
+            part_loss = loss_fn(model, part) * weight
+        acc.backward(part_loss)  # data-parallel: gradients are averaged over processes at every part (summed here)
+        loss = loss + part_loss.detach()
     acc.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
     scheduler.step()
@@ -87,6 +99,7 @@ class TrainConfig:
     epochs: float = 3.0
     lr: float = 5e-4
     batch_size: int = 32
+    gradient_accumulation_steps: int = 1  # forward-backward the batch in this many parts: the same step, less memory
     warmup_frac: float = 0.1
     weight_decay: float = 0.01
     precision: str = "auto"
@@ -103,10 +116,13 @@ class TrainConfig:
             raise ValueError(f"{name}.epochs={self.epochs!r}: use a number > 0 (fractions of an epoch are fine)")
         if not isinstance(self.lr, (int, float)) or self.lr <= 0:
             raise ValueError(f"{name}.lr={self.lr!r}: use a number > 0")
-        for attr, minimum in (("batch_size", 1), ("seed", 0)):
+        for attr, minimum in (("batch_size", 1), ("gradient_accumulation_steps", 1), ("seed", 0)):
             value = getattr(self, attr)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise ValueError(f"{name}.{attr}={value!r}: use an integer >= {minimum}")
+        if self.batch_size % self.gradient_accumulation_steps:
+            raise ValueError(f"{name}.gradient_accumulation_steps={self.gradient_accumulation_steps} does not divide "
+                             f"batch_size={self.batch_size}: use a divisor of it (1 runs the batch whole)")
         if not 0 <= self.warmup_frac < 1 or self.weight_decay < 0:
             raise ValueError(f"{name}: warmup_frac={self.warmup_frac!r} must be in [0, 1) and "
                              f"weight_decay={self.weight_decay!r} >= 0")
@@ -158,6 +174,8 @@ def fit(model, tokenizer, texts: list, targets: torch.Tensor, loss_of_logits: Ca
                                              warmup_frac=config.warmup_frac, precision=config.precision)
     batches = text_batches(tokenizer, texts, targets, batch_size=config.batch_size, max_len=config.task.max_len,
                            generator=generator, device=acc.device, length_buckets=config.length_buckets)
+    if config.gradient_accumulation_steps > 1:
+        batches = (rows_in_parts(batch, config.gradient_accumulation_steps) for batch in batches)
 
     def loss_fn(model, batch):
         encoded, target = batch
@@ -166,6 +184,15 @@ def fit(model, tokenizer, texts: list, targets: torch.Tensor, loss_of_logits: Ca
     losses = loop(acc, model, optimizer, scheduler, batches, loss_fn, steps=steps, desc=desc, quiet=quiet,
                   lr_field=lr_field)
     return acc.unwrap_model(model), smooth_curve(losses)
+
+
+def rows_in_parts(batch, parts: int) -> MicroBatches:
+    """A (tokenized texts, targets) batch in `parts` micro-batches of rows, each weighted by its share of the rows
+    (the classifiers' losses are means over rows)."""
+    encoded, target = batch
+    cuts = torch.arange(len(target)).chunk(parts)
+    return MicroBatches([({k: v[rows] for k, v in encoded.items()}, target[rows]) for rows in cuts],
+                        [len(rows) / len(target) for rows in cuts])
 
 
 def smooth_curve(losses, points: int = 100) -> list[dict]:
