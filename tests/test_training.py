@@ -118,6 +118,9 @@ def test_every_well_read_run_trains_on_about_the_same_number_of_examples(monkeyp
     assert plan == [
         ("basic", "L4/H384", 3.0, None, None), ("pf", "L4/H384", 3.0, None, "minilm"),
         ("d", "L4/H384", None, 384 / texts, None), ("pd", "L4/H384", None, 384 / texts, "minilm")]
+    halves = [kw.get("finetune__gradient_accumulation_steps") or kw.get("distill__gradient_accumulation_steps")
+              for _, _, kw in calls]
+    assert halves == [2, 2, 2, 2]  # MiniLM-wide: in half-batches, under Binder's memory
     with pytest.raises(ValueError, match=r"examples=0: use a positive integer"):
         recipes.well_read("tiny", "smoke", examples=0)
 

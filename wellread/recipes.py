@@ -270,15 +270,18 @@ def well_read(size="tiny", budget: str | Budget = "classroom", seed: int = 0, *,
     """The student's depth at MiniLM's width (L{layers}/H384, at most 6 layers) from a random start and from MiniLM's
     layers (a start that read at scale), each run trained on about `examples` examples: basic and PF on `labels` labels
     (examples / labels epochs), D and PD on that many of the texts the teacher labelled (`transfer` "none": the task's
-    own training inputs, labelled for notebook 2's transfer set; None: the budget's transfer set)."""
+    own training inputs, labelled for notebook 2's transfer set; None: the budget's transfer set). Each batch runs in two
+    halves: at MiniLM's width Mini's runs otherwise take notebook 4 over 1.5 GB."""
     if not isinstance(examples, int) or isinstance(examples, bool) or examples < 1:
         raise ValueError(f"examples={examples!r}: use a positive integer (the examples each run trains on)")
     b = get_budget(budget) if isinstance(budget, str) else budget
     shape = parse_size(f"L{min(parse_size(size).layers, 6)}/H384", off_grid=True)
     labelled, train_split = labelled_inputs(b.logits if transfer is None else replace(b.logits, transfer=transfer))
     texts = len(labelled) + (len(train_split) if train_split is not None else 0)
-    few = {"task__train_examples": labels, "finetune__epochs": examples / labels}
-    distil = {"distill__epochs": min(1.0, examples / texts), **({"transfer": transfer} if transfer is not None else {})}
+    few = {"task__train_examples": labels, "finetune__epochs": examples / labels,
+           "finetune__gradient_accumulation_steps": 2}
+    distil = {"distill__epochs": min(1.0, examples / texts), "distill__gradient_accumulation_steps": 2,
+              **({"transfer": transfer} if transfer is not None else {})}
     return [run("basic", shape, b, seed, quiet=quiet, **few),
             run("pf", shape, b, seed, pretrained="minilm", quiet=quiet, **few),
             run("d", shape, b, seed, quiet=quiet, **distil),
