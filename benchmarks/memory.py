@@ -36,15 +36,20 @@ def measure(name: str, student: str, budget: str, out_dir: Path) -> dict:
     params = {"BUDGET": budget, "STUDENT": student, "SEED": 0, "OUT_DIR": str(out_dir)}
     executed = out_dir / f"{name}-{student}.ipynb"
     started = time.time()
-    run = subprocess.Popen([sys.executable, "-c", _ONE, name, str(executed), json.dumps(params)],
-                           cwd=ROOT / "notebooks", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    samples = _sample_children(run)
-    stdout, stderr = run.communicate()
+    log = out_dir / f"{name}-{student}.log"  # a file, not a pipe: nobody reads a pipe while the run is sampled
+    with open(log, "w") as err:
+        run = subprocess.Popen([sys.executable, "-c", _ONE, name, str(executed), json.dumps(params)],
+                               cwd=ROOT / "notebooks", stdout=err, stderr=err, text=True)
+        samples = _sample_children(run)
+    lines = log.read_text().strip().splitlines()
     if run.returncode != 0:
-        raise RuntimeError(f"{name} ({student}) failed:\n{stderr[-2000:]}")
-    peak_kb = json.loads(stdout.strip().splitlines()[-1])["peak_kb"]
-    return {"notebook": name, "student": student, "peak_mib": round(peak_kb / 1024),
-            "wall_s": round(time.time() - started), "peak_cell": _peak_cell(executed, samples)}
+        raise RuntimeError(f"{name} ({student}) failed:\n" + "\n".join(lines[-40:]))
+    peak_kb = json.loads(lines[-1])["peak_kb"]
+    cells = _cell_memory(executed, samples)
+    top = max(cells, key=lambda c: c["peak_mib"], default=None)
+    return {"notebook": name, "student": student, "peak_mib": round(peak_kb / 1024), "wall_s": round(time.time() - started),
+            "peak_cell": f"code cell {top['cell']} ({top['start_mib']} -> {top['peak_mib']} MiB sampled): "
+                         f"{top['first_line']}" if top else "", "cells": cells}
 
 
 def _sample_children(run: subprocess.Popen, every_s: float = 0.2) -> list[tuple[float, int]]:
@@ -61,10 +66,23 @@ def _sample_children(run: subprocess.Popen, every_s: float = 0.2) -> list[tuple[
     return samples
 
 
-def _peak_cell(executed: Path, samples: list) -> str:
-    """'cell N (MiB): its first line' for the code cell running when the sampled memory was highest."""
+def _cell_memory(executed: Path, samples: list) -> list[dict]:
+    """Each code cell's sampled memory: MiB when it started and its highest, with its first line."""
     if not samples or not executed.exists():
-        return ""
+        return []
+    out = []
+    code = [c for c in json.loads(executed.read_text())["cells"] if c["cell_type"] == "code"]
+    for number, cell in enumerate(code):
+        times = cell.get("metadata", {}).get("papermill", {})
+        if not (times.get("start_time") and times.get("end_time")):
+            continue
+        start, end = (datetime.fromisoformat(times[k].replace("Z", "+00:00")).timestamp()
+                      for k in ("start_time", "end_time"))
+        during = [mib for when, mib in samples if start <= when <= end + 0.5]
+        if during:
+            first = next((line.strip() for line in "".join(cell["source"]).splitlines() if line.strip()), "")
+            out.append({"cell": number, "first_line": first[:60], "start_mib": during[0], "peak_mib": max(during)})
+    return out
     when, mib = max(samples, key=lambda s: s[1])
     code = [c for c in json.loads(executed.read_text())["cells"] if c["cell_type"] == "code"]
     for number, cell in enumerate(code):

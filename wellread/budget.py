@@ -71,9 +71,9 @@ BUDGETS = {
     # The default: all stages for one small student on a 2-core laptop CPU without native bf16. The committed grid
     # shows PF flat from 375 to 3,000 pre-training steps (the reading curve carries more reading) and distillation
     # within noise from 5k to 40k transfer texts; half an epoch at twice the rate costs the teacher 0.3 points on
-    # validation; batches in two halves keep the teacher's fine-tuning and Mini's pre-training under Binder's
-    # memory (docs/performance.md).
-    "classroom": Budget("classroom", pretrain=PretrainConfig(steps=250, gradient_accumulation_steps=2),
+    # validation; pre-training in quarter-batches and the teacher's fine-tuning in half-batches keep every notebook
+    # under 1.5 GB for Tiny and Mini, as on Binder (docs/performance.md).
+    "classroom": Budget("classroom", pretrain=PretrainConfig(steps=250, gradient_accumulation_steps=4),
                         teacher=FinetuneConfig(init="embedded", epochs=0.5, lr=1e-4, gradient_accumulation_steps=2)),
     # The classroom from 2026-11-26 to 2026-11-30: twice the pre-training, 4x the transfer text, a teacher fine-tuned
     # one epoch. The committed main grid and the reading curve ran at it, so it stays to reproduce them (CHANGELOG.md:
