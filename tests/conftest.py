@@ -1,6 +1,10 @@
 import os
 
 import wellread  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads)
+import pytest
+import torch
+
+from wellread import train
 
 
 def pytest_configure(config):
@@ -9,3 +13,25 @@ def pytest_configure(config):
     if "WELLREAD_RUNS" not in os.environ:
         import tempfile
         os.environ["WELLREAD_RUNS"] = tempfile.mkdtemp(prefix="wellread-test-runs-")
+
+
+def _same_step(make_model, loss_fn, whole, parts):
+    """One optimizer step on `whole` and one on `parts` (train.MicroBatches), each from `make_model()`, dropout off:
+    the same loss and the same weights after, within float rounding."""
+    stepped = []
+    for batch in (whole, parts):
+        model = make_model()
+        acc, wrapped, optimizer, scheduler = train.trainer(model, 4, lr=1e-3, weight_decay=0.01, warmup_frac=0.0,
+                                                           precision="fp32")
+        wrapped.eval()  # no dropout: the two steps see the same network
+        loss = train.train_step(acc, wrapped, optimizer, scheduler, loss_fn, batch)
+        stepped.append((loss, model.state_dict()))
+    (whole_loss, before), (parts_loss, after) = stepped
+    torch.testing.assert_close(parts_loss, whole_loss)
+    for name, value in before.items():
+        torch.testing.assert_close(after[name], value, msg=name)
+
+
+@pytest.fixture
+def same_step():
+    return _same_step

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from wellread import cache, pretrain, train, vocab
+from wellread import cache, pretrain, vocab
 from wellread.device import resolve
 from wellread.pretrain import PretrainConfig
 
@@ -71,24 +71,16 @@ def test_masked_head_equals_full_logits(tokenizer):
         torch.testing.assert_close(loss, model(input_ids=x, labels=y).loss)
 
 
-def test_a_batch_in_parts_takes_the_same_step_as_the_batch_whole(tokenizer):
+def test_a_batch_in_parts_takes_the_same_step_as_the_batch_whole(tokenizer, same_step):
     ids = torch.randint(1000, len(tokenizer), (8, 24), generator=torch.Generator().manual_seed(0))
     x, y = pretrain.mask_tokens(ids, tokenizer, 0.3, torch.Generator().manual_seed(1))
     parts = pretrain.split_batch(x, y, 2)
     assert [len(px) for px, _ in parts.parts] == [4, 4] and math.isclose(sum(parts.weights), 1.0)
-    stepped = []
-    for batch in ((x, y), parts):
+
+    def tiny():
         torch.manual_seed(0)
-        model = pretrain.build_model("tiny", len(tokenizer))
-        acc, wrapped, optimizer, scheduler = train.trainer(pretrain.MaskedOnlyLM(model), 4, lr=1e-3, weight_decay=0.01,
-                                                           warmup_frac=0.0, precision="fp32")
-        wrapped.eval()  # no dropout: the two steps see the same network
-        loss = train.train_step(acc, wrapped, optimizer, scheduler, lambda m, b: m(*b), batch)
-        stepped.append((loss, model.state_dict()))
-    (whole_loss, whole), (parts_loss, in_parts) = stepped
-    torch.testing.assert_close(parts_loss, whole_loss)
-    for name, value in whole.items():
-        torch.testing.assert_close(in_parts[name], value, msg=name)
+        return pretrain.MaskedOnlyLM(pretrain.build_model("tiny", len(tokenizer)))
+    same_step(tiny, lambda m, b: m(*b), (x, y), parts)
     with pytest.raises(ValueError, match="gradient_accumulation_steps=3 does not divide batch_size=32"):
         PretrainConfig(batch_size=32, gradient_accumulation_steps=3)
 

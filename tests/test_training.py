@@ -9,7 +9,7 @@ from wellread import cache, recipes
 from wellread.budget import get_budget
 from wellread.data import Task
 from wellread.finetune import FinetuneConfig, finetune
-from wellread.train import bucket_by_length, encode, predict_logits, rows_in_parts, train_step, trainer
+from wellread.train import bucket_by_length, encode, predict_logits, rows_in_parts
 from wellread.recipes import METHODS, run, transfer_set
 from wellread.teacher import load_teacher_logits
 
@@ -40,26 +40,15 @@ def test_predictions_come_back_in_input_order_despite_length_sorting():
     assert torch.allclose(batched, one_by_one, atol=1e-5)
 
 
-def test_a_classifier_batch_in_parts_takes_the_same_step_as_the_batch_whole():
+def test_a_classifier_batch_in_parts_takes_the_same_step_as_the_batch_whole(same_step):
     path = finetune(FinetuneConfig(seed=3, **TINY), quiet=True)
     tokenizer = AutoTokenizer.from_pretrained(path)
     texts = ["a long and winding sentence about a film that never ends", "bad", "good fun", "meh ok", "superb", "dull"]
     batch = (encode(tokenizer, texts, 32), torch.tensor([0, 0, 1, 0, 1, 0]))
     parts = rows_in_parts(batch, 2)
     assert [len(target) for _, target in parts.parts] == [3, 3] and parts.weights == [0.5, 0.5]
-    stepped = []
-    for given in (batch, parts):
-        model = AutoModelForSequenceClassification.from_pretrained(path)
-        acc, wrapped, optimizer, scheduler = trainer(model, 4, lr=1e-3, weight_decay=0.01, warmup_frac=0.0,
-                                                     precision="fp32")
-        wrapped.eval()  # no dropout: the two steps see the same network
-        loss = train_step(acc, wrapped, optimizer, scheduler,
-                          lambda m, b: torch.nn.functional.cross_entropy(m(**b[0]).logits, b[1]), given)
-        stepped.append((loss, model.state_dict()))
-    (whole_loss, whole), (parts_loss, in_parts) = stepped
-    torch.testing.assert_close(parts_loss, whole_loss)
-    for name, value in whole.items():
-        torch.testing.assert_close(in_parts[name], value, msg=name)
+    same_step(lambda: AutoModelForSequenceClassification.from_pretrained(path),
+              lambda m, b: torch.nn.functional.cross_entropy(m(**b[0]).logits, b[1]), batch, parts)
     with pytest.raises(ValueError, match="gradient_accumulation_steps=3 does not divide batch_size=32"):
         FinetuneConfig(gradient_accumulation_steps=3)
 
