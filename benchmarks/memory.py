@@ -83,17 +83,6 @@ def _cell_memory(executed: Path, samples: list) -> list[dict]:
             first = next((line.strip() for line in "".join(cell["source"]).splitlines() if line.strip()), "")
             out.append({"cell": number, "first_line": first[:60], "start_mib": during[0], "peak_mib": max(during)})
     return out
-    when, mib = max(samples, key=lambda s: s[1])
-    code = [c for c in json.loads(executed.read_text())["cells"] if c["cell_type"] == "code"]
-    for number, cell in enumerate(code):
-        times = cell.get("metadata", {}).get("papermill", {})
-        if times.get("start_time") and times.get("end_time"):
-            start, end = (datetime.fromisoformat(times[k].replace("Z", "+00:00")).timestamp()
-                          for k in ("start_time", "end_time"))
-            if start <= when <= end + 0.5:
-                first = next((line.strip() for line in "".join(cell["source"]).splitlines() if line.strip()), "")
-                return f"code cell {number} ({mib} MiB sampled): {first[:60]}"
-    return ""
 
 
 def main(argv=None) -> int:
