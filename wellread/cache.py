@@ -233,7 +233,6 @@ def stage(name: str, config, build: Callable[[Path], dict], *, force: bool = Fal
         if force and work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True, exist_ok=True)
-        release_memory()  # what earlier cells freed goes back first, so the build starts from what is really held
         started = time.time()
         try:
             metrics = build(work) or {}
