@@ -105,7 +105,7 @@ def estimate(size: Size, method: str, b: Budget, pretrained: str = "own") -> Est
     if method in ("pf", "pd") and pretrained == "minilm" or method == "truncated":
         size = Size(size.layers, MINILM_HIDDEN, off_grid=True)  # MiniLM's layers keep their width
     train_texts = b.task.train_examples or TRAIN_TEXTS
-    flops, batch, seq_len = 0.0, b.finetune.batch_size, b.task.max_len
+    flops, batch, seq_len = 0.0, b.finetune.batch_size // b.finetune.gradient_accumulation_steps, b.task.max_len
     if method in ("pf", "pd") and pretrained == "own":
         p = b.pretrain
         sequences = p.steps * p.batch_size
