@@ -1,17 +1,20 @@
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import wellread  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads)
 import pytest
 import torch
 
-from wellread import train
+from wellread import train, vocab
+from wellread.pretrain import PretrainConfig
 
 
 def pytest_configure(config):
     # Tests never touch the learner's runs/: one scratch runs folder per test session
     # (tests that need isolation set their own). The data pack cache is shared on purpose.
     if "WELLREAD_RUNS" not in os.environ:
-        import tempfile
         os.environ["WELLREAD_RUNS"] = tempfile.mkdtemp(prefix="wellread-test-runs-")
 
 
@@ -35,3 +38,19 @@ def _same_step(make_model, loss_fn, whole, parts):
 @pytest.fixture
 def same_step():
     return _same_step
+
+
+@pytest.fixture(scope="session")
+def add_corpus_tokens():
+    """A function that copies the default pre-training corpus, tokenized once per test session (~10 s on one core),
+    into a runs folder whose tests are not about tokenizing."""
+    folder = Path(tempfile.mkdtemp(prefix="wellread-test-tokens-"))
+    default = PretrainConfig()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WELLREAD_RUNS", str(folder))
+        vocab.tokenize_corpus(default.corpus, vocab.get_tokenizer(None), default.block_size)
+
+    def add(runs: Path) -> Path:
+        shutil.copytree(folder / "tokens", runs / "tokens", dirs_exist_ok=True)
+        return runs
+    return add

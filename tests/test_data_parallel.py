@@ -1,15 +1,20 @@
 """Pre-training data-parallel under `accelerate launch` (two CPU processes, gloo), each batch in two micro-batches:
-the loss curve of one process within tolerance, one artifact written once, and a second launch that finds it built."""
+the loss curve of one process within tolerance, one artifact written once; a launched process that finds the
+artifact built trains nothing."""
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from wellread import pretrain
+from wellread.pretrain import PretrainConfig
+
 SETTINGS = ["--student", "tiny", "--budget", "smoke", "--precision", "fp32", "--quiet",
-            "--set", "pretrain__steps=20", "--set", "pretrain__batch_size=8", "--set", "pretrain__block_size=64",
+            "--set", "pretrain__steps=20", "--set", "pretrain__batch_size=8", "--set", "pretrain__eval_blocks=32",
             "--set", "pretrain__eval_every=10", "--set", "pretrain__gradient_accumulation_steps=2"]
 
 
@@ -32,20 +37,32 @@ def _artifact(runs: Path) -> Path:
     return folder
 
 
-def test_two_processes_learn_like_one_and_write_once(tmp_path):
-    alone, together = tmp_path / "one", tmp_path / "two"
+def test_two_processes_learn_like_one_and_write_once(tmp_path, add_corpus_tokens):
+    alone, together = (add_corpus_tokens(tmp_path / name) for name in ("one", "two"))  # tokenizing is not tested here
     _pretrain(alone, 1)
-    together.mkdir()
-    (together / "tokens").symlink_to(alone / "tokens")  # the tokenized corpus is not what is tested: tokenize once
     launched = _pretrain(together, 2)
     assert launched.stdout.count("pre-trained tiny") == 1  # only the main process reports
     assert launched.stdout.count("processes: 2") == 1
     one, two = (json.loads((_artifact(r) / "metrics.json").read_text()) for r in (alone, together))
     assert _artifact(alone).name == _artifact(together).name  # the same config: the same key
-    assert one["tokens_seen"] == two["tokens_seen"] == 20 * 8 * 64  # the two processes split each batch
+    assert one["tokens_seen"] == two["tokens_seen"] == 20 * 8 * 128  # the two processes split each batch
     for a, b in zip(one["eval_curve"], two["eval_curve"]):
         assert a["step"] == b["step"] and abs(a["heldout_loss"] - b["heldout_loss"]) < 0.1, (one, two)
     assert abs(one["curve"][-1]["loss"] - two["curve"][-1]["loss"]) < 0.2
     assert not list((together / "pretrain").glob("*.lock")) and not list((together / "pretrain").glob("*.partial"))
-    again = _pretrain(together, 2)  # built: found, not trained again
-    assert again.stdout.count("pre-trained tiny") == 1 and _artifact(together).name == _artifact(alone).name
+
+
+@pytest.mark.parametrize("main", [True, False])
+def test_a_launched_process_finds_the_built_stage_and_trains_nothing(tmp_path, monkeypatch, add_corpus_tokens, main):
+    monkeypatch.setenv("WELLREAD_RUNS", str(add_corpus_tokens(tmp_path)))
+    config = PretrainConfig(steps=2, batch_size=4, eval_blocks=8, precision="fp32")
+    built = pretrain.pretrain(config, quiet=True)
+    waits = []
+    launched = SimpleNamespace(num_processes=2, is_main_process=main, wait_for_everyone=lambda: waits.append(1))
+
+    def trains(*args, **kwargs):
+        raise AssertionError("a built stage was trained again")
+    monkeypatch.setattr(pretrain, "processes", lambda: launched)
+    monkeypatch.setattr(pretrain, "_run", trains)
+    assert pretrain.pretrain(config, quiet=True) == built
+    assert len(waits) == 2  # both barriers met: no process waits for one that returned early

@@ -102,9 +102,11 @@ TIMINGS = {}
 
 
 @pytest.fixture(scope="session")
-def executed(tmp_path_factory):
-    """Runs dir + output dir shared by the session; the hub is off so notebook 6 takes its offline path."""
+def executed(tmp_path_factory, add_corpus_tokens):
+    """Runs dir + output dir shared by the session; the hub is off so notebook 6 takes its offline path. The runs
+    dir starts with the corpus tokenized, as a learner's does after the first run (tokenizing is tested elsewhere)."""
     root = tmp_path_factory.mktemp("notebooks")
+    add_corpus_tokens(root / "runs")
     saved = {k: os.environ.get(k) for k in ("WELLREAD_RUNS", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
     os.environ.update({"WELLREAD_RUNS": str(root / "runs"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
     yield root / "out"
@@ -172,7 +174,7 @@ def test_03_distillation(executed):
 
 @pytestmark_exec
 def test_04_pretrained_distillation(executed):
-    n = _execute("04_pretrained_distillation", executed, WELL_READ_LABELS=128, WELL_READ_EXAMPLES=256)["numbers"]
+    n = _execute("04_pretrained_distillation", executed, WELL_READ_LABELS=64, WELL_READ_EXAMPLES=128)["numbers"]
     assert set(n["methods"]) == set(METHODS) - {"truncated"}  # the well-read run's PF is the truncated teacher's start
     for m in n["methods"].values():
         _acc(m["test_acc"]), _acc(m["val_acc"])
@@ -195,7 +197,7 @@ def test_05_what_matters(executed):
     # labels: basic and PF on the small set at the budget's epochs and at FEW_LABEL_EPOCHS, and on all labels
     assert n["runs"] == len(n["results"]) == 4 + 4 + 6 + 2
     settings = {r["setting"] for r in n["results"]}
-    assert {"domain=glosses", "domain=movie", "default", "labels=256,epochs=3"} <= settings
+    assert {"domain=glosses", "domain=movie", "default", "labels=128,epochs=3"} <= settings
     assert {r["size"] for r in n["results"] if r["setting"] == "default"} == {"L2/H128"}
     for r in n["results"]:
         _acc(r["test_acc"])

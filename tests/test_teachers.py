@@ -137,11 +137,10 @@ def test_a_joined_entry_without_its_archive_is_a_malformed_manifest(split_pack):
 # ----------------------------------------------------------------------------- soft labels that travel
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
+def prepared(tmp_path_factory, add_corpus_tokens):
     """A teacher's machine: PD at a small smoke budget (its pre-trained student, teacher and logits), packed."""
     root = tmp_path_factory.mktemp("teacher_machine")
-    if (cache.runs_dir() / "tokens").is_dir():  # the session's tokenized corpus: not what is tested, so not redone
-        shutil.copytree(cache.runs_dir() / "tokens", root / "runs" / "tokens")
+    add_corpus_tokens(root / "runs")  # tokenizing is not what is tested
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WELLREAD_RUNS", str(root / "runs"))
         result = recipes.run("pd", "tiny", "smoke", quiet=True, **SMALL)

@@ -101,12 +101,12 @@ def test_every_recipe_runs_at_the_smoke_budget(method):
 def test_every_well_read_run_trains_on_about_the_same_number_of_examples(monkeypatch):
     calls = []
     monkeypatch.setattr(recipes, "run", lambda method, shape, b, seed, **kw: calls.append((method, shape.short, kw)))
-    recipes.well_read("mini", "smoke", labels=128, examples=384)  # Mini's depth, MiniLM's width
+    recipes.well_read("mini", "smoke", labels=64, examples=192)  # Mini's depth, MiniLM's width
     texts = len(get_budget("smoke").task.splits(0)[0])  # D and PD distil on the training inputs
     plan = [(m, s, kw.get("finetune__epochs"), kw.get("distill__epochs"), kw.get("pretrained")) for m, s, kw in calls]
     assert plan == [
         ("basic", "L4/H384", 3.0, None, None), ("pf", "L4/H384", 3.0, None, "minilm"),
-        ("d", "L4/H384", None, 384 / texts, None), ("pd", "L4/H384", None, 384 / texts, "minilm")]
+        ("d", "L4/H384", None, 192 / texts, None), ("pd", "L4/H384", None, 192 / texts, "minilm")]
     halves = [kw.get("finetune__gradient_accumulation_steps") or kw.get("distill__gradient_accumulation_steps")
               for _, _, kw in calls]
     assert halves == [2, 2, 2, 2]  # MiniLM-wide: in half-batches, under Binder's memory

@@ -63,10 +63,10 @@ class Budget:
 
 BUDGETS = {
     # CI: every stage runs for seconds; numbers are only checked for sanity.
-    "smoke": Budget("smoke", task=Task(train_examples=512, eval_examples=128),
+    "smoke": Budget("smoke", task=Task(train_examples=256, eval_examples=64),
                     pretrain=PretrainConfig(steps=30, batch_size=16),
                     teacher=FinetuneConfig(init="embedded", epochs=0.5, lr=1e-4),
-                    logits=LogitsConfig(transfer_examples=512),
+                    logits=LogitsConfig(transfer_examples=256),
                     finetune=FinetuneConfig(epochs=1.0)),
     # The default: all stages for one small student on a 2-core laptop CPU without native bf16. The committed grid
     # shows PF flat from 375 to 3,000 pre-training steps (the reading curve carries more reading) and distillation
