@@ -45,9 +45,7 @@ class PretrainConfig:
         object.__setattr__(self, "size", parse_size(self.size).short)
         for name in ("steps", "batch_size", "gradient_accumulation_steps", "eval_blocks", "eval_every"):
             _positive_int(self, name)
-        if self.batch_size % self.gradient_accumulation_steps:
-            raise ValueError(f"pretrain gradient_accumulation_steps={self.gradient_accumulation_steps} does not divide "
-                             f"batch_size={self.batch_size}: use a divisor of it (1 runs the batch whole)")
+        train.check_parts(self)
         if self.schedule_steps is not None:
             _positive_int(self, "schedule_steps", minimum=self.steps)
         if not isinstance(self.block_size, int) or self.block_size < 8:
@@ -180,24 +178,21 @@ def build_model(size: str, vocab_size: int):
 
 
 def masked_batches(blocks: torch.Tensor, tokenizer, batch_size: int, mask_prob: float, generator, device,
-                   share: tuple[int, int] = (0, 1), parts: int = 1):
+                   share: tuple[int, int] = (0, 1)):
     """nanoGPT-style batches: random blocks drawn from the seeded generator, masked afresh each time. With `share`
-    (rank, processes) a data-parallel process keeps every processes-th row: together they train on the same batch.
-    With `parts` > 1 each batch comes cut into that many micro-batches (train.MicroBatches)."""
+    (rank, processes) a data-parallel process keeps every processes-th row: together they train on the same batch."""
     rank, processes = share
     while True:
         idx = torch.randint(len(blocks), (batch_size,), generator=generator)
         x, y = mask_tokens(blocks[idx], tokenizer, mask_prob, generator)
-        x, y = x[rank::processes].to(device), y[rank::processes].to(device)
-        yield (x, y) if parts == 1 else split_batch(x, y, parts)
+        yield x[rank::processes].to(device), y[rank::processes].to(device)
 
 
 def split_batch(x: torch.Tensor, y: torch.Tensor, parts: int) -> train.MicroBatches:
     """(x, y) in `parts` micro-batches of rows, each weighted by its share of the masked tokens, so that the parts'
     weighted losses add up to the whole batch's (mlm_loss is a mean over masked tokens)."""
     xs, ys = x.chunk(parts), y.chunk(parts)
-    masked = [int((part != -100).sum()) for part in ys]
-    return train.MicroBatches(list(zip(xs, ys)), [n / max(sum(masked), 1) for n in masked])
+    return train.MicroBatches.by_count(list(zip(xs, ys)), [int((part != -100).sum()) for part in ys])
 
 
 def pretrain(config: PretrainConfig, *, force=False, quiet=False, on_eval=None, checkpoint_every=200,
@@ -344,7 +339,9 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
             on_eval(step, smooth, held)
 
     batches = masked_batches(train_blocks, tokenizer, config.batch_size, config.mask_prob, gen, acc.device,
-                             share=(acc.process_index, processes), parts=config.gradient_accumulation_steps)
+                             share=(acc.process_index, processes))
+    if config.gradient_accumulation_steps > 1:
+        batches = (split_batch(x, y, config.gradient_accumulation_steps) for x, y in batches)
     train.loop(acc, model, optimizer, scheduler, batches, lambda model, batch: model(*batch), steps=config.steps,
                start=state["step"], desc=f"pretrain {config.size}", quiet=quiet or not main, on_step=after_step)
     if not main:

@@ -48,6 +48,19 @@ class MicroBatches:
     parts: list
     weights: list[float]
 
+    @classmethod
+    def by_count(cls, parts: list, counts: list[int]) -> MicroBatches:
+        """Parts weighted by their share of what the batch's loss averages over (rows, masked tokens)."""
+        return cls(parts, [n / max(sum(counts), 1) for n in counts])
+
+
+def check_parts(config) -> None:
+    """Refuse a config whose gradient_accumulation_steps does not divide its batch_size, naming both."""
+    parts, rows = config.gradient_accumulation_steps, config.batch_size
+    if rows % parts:
+        raise ValueError(f"{type(config).__name__}.gradient_accumulation_steps={parts} does not divide "
+                         f"batch_size={rows}: use a divisor of it (1 runs the batch whole)")
+
 
 def train_step(acc, model, optimizer, scheduler, loss_fn: Callable, batch) -> torch.Tensor:
     """One optimizer step; `loss_fn(model, batch)` runs under the precision's autocast (weights stay fp32)."""
@@ -120,9 +133,7 @@ class TrainConfig:
             value = getattr(self, attr)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise ValueError(f"{name}.{attr}={value!r}: use an integer >= {minimum}")
-        if self.batch_size % self.gradient_accumulation_steps:
-            raise ValueError(f"{name}.gradient_accumulation_steps={self.gradient_accumulation_steps} does not divide "
-                             f"batch_size={self.batch_size}: use a divisor of it (1 runs the batch whole)")
+        check_parts(self)
         if not 0 <= self.warmup_frac < 1 or self.weight_decay < 0:
             raise ValueError(f"{name}: warmup_frac={self.warmup_frac!r} must be in [0, 1) and "
                              f"weight_decay={self.weight_decay!r} >= 0")
@@ -191,8 +202,8 @@ def rows_in_parts(batch, parts: int) -> MicroBatches:
     (the classifiers' losses are means over rows)."""
     encoded, target = batch
     cuts = torch.arange(len(target)).chunk(parts)
-    return MicroBatches([({k: v[rows] for k, v in encoded.items()}, target[rows]) for rows in cuts],
-                        [len(rows) / len(target) for rows in cuts])
+    return MicroBatches.by_count([({k: v[rows] for k, v in encoded.items()}, target[rows]) for rows in cuts],
+                                 [len(rows) for rows in cuts])
 
 
 def smooth_curve(losses, points: int = 100) -> list[dict]:
