@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 
 import wellread  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads)
-from wellread import plots, results
+from wellread import methods, plots, results
 from wellread.budget import get_budget
 from wellread.pretrain import is_built, pretrain
 from wellread.recipes import run
@@ -47,7 +47,7 @@ def _best_epochs(rows: list[dict], steps: int) -> int:
     """The epoch count whose seed-0 run at this point had the best validation accuracy (ties: the fewer)."""
     scored = [(float(r["val_acc"]), -e) for e in EPOCH_CHOICES for r in rows
               if r["budget"] == BUDGET and r["seed"] in ("0", 0) and r["size"] == SIZE
-              and r["setting"] == f"reading={steps},labels={FEW_LABELS},epochs={e}"]
+              and r["setting"] == results.Setting("reading", steps, f"labels={FEW_LABELS},epochs={e}").name]
     return -max(scored)[1]
 
 
@@ -60,27 +60,27 @@ def planned_runs(rows: list[dict]):
             continue
         method, base = ("pf" if steps else "basic"), point_overrides(steps)
         for seed in SEEDS:
-            yield method, seed, f"reading={steps}", base
+            yield method, seed, results.Setting("reading", steps), base
         few = {**base, "task__train_examples": FEW_LABELS}
         for epochs in EPOCH_CHOICES:
-            yield method, 0, f"reading={steps},labels={FEW_LABELS},epochs={epochs}", {**few, "finetune__epochs": float(epochs)}
+            yield method, 0, results.Setting("reading", steps, f"labels={FEW_LABELS},epochs={epochs}"), {**few, "finetune__epochs": float(epochs)}
         for seed in SEEDS[1:]:
             epochs = _best_epochs(rows, steps)
-            yield method, seed, f"reading={steps},labels={FEW_LABELS},epochs={epochs}", {**few, "finetune__epochs": float(epochs)}
+            yield method, seed, results.Setting("reading", steps, f"labels={FEW_LABELS},epochs={epochs}"), {**few, "finetune__epochs": float(epochs)}
 
 
 def add_rows() -> None:
     rows = results.read_rows()
     done = {(r["size"], r["method"], str(r["seed"]), r["setting"], r["budget"]) for r in rows}
     for method, seed, setting, overrides in planned_runs(rows):
-        if (SIZE, method, str(seed), setting, BUDGET) in done:
+        if (SIZE, method, str(seed), setting.name, BUDGET) in done:
             continue
         started = time.time()
         result = run(method, SIZE, BUDGET, seed, quiet=True, **overrides)
         rows.append(result.record(setting))
-        done.add((SIZE, method, str(seed), setting, BUDGET))
+        done.add((SIZE, method, str(seed), setting.name, BUDGET))
         results.write_rows(rows)
-        print(f"{setting:<36} seed {seed}: val {result.val_acc:.3f} test {result.test_acc:.3f} "
+        print(f"{setting.name:<36} seed {seed}: val {result.val_acc:.3f} test {result.test_acc:.3f} "
               f"({time.time() - started:.0f} s)", flush=True)
     print(results.reading_table(rows).to_string(index=False))
 
@@ -102,20 +102,20 @@ def write_figure() -> None:
     read = table[table["steps"] > 0]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), dpi=100)
     losses = read[read["labels"] == "all"]
-    axes[0].plot(losses["tokens"], losses["heldout_loss"], "o-", color=plots.METHOD_COLORS["pf"], label="the student")
+    axes[0].plot(losses["tokens"], losses["heldout_loss"], "o-", color=methods.PF.color, label="the student")
     axes[0].axhline(losses["unigram_loss"].iloc[0], ls=":", color="#7f7f7f", label="unigram model")
     axes[0].set_title("held-out masked-LM loss (nats)", fontsize=10)
     axes[0].legend(fontsize=8)
     for ax, labels, title in ((axes[1], "all", "test accuracy, all labels"), (axes[2], "1000", "test accuracy, 1,000 labels")):
         part = read[read["labels"] == labels]
         ax.errorbar(part["tokens"], part["test_mean"], yerr=part["test_sd"].fillna(0), fmt="o-", capsize=3,
-                    color=plots.METHOD_COLORS["pf"], label="PF, 3 seeds")
+                    color=methods.PF.color, label="PF, 3 seeds")
         start = table[(table["steps"] == 0) & (table["labels"] == labels)]
         if len(start):
-            ax.axhline(start["test_mean"].iloc[0], ls="--", color=plots.METHOD_COLORS["basic"], label="random start")
+            ax.axhline(start["test_mean"].iloc[0], ls="--", color=methods.BASIC.color, label="random start")
         if labels == "all" and len(ends):
             ax.errorbar([results.PAPER_WORDS] * len(ends), ends["test_acc"], yerr=ends["test_sd"].fillna(0), fmt="D",
-                        color=plots.METHOD_COLORS["truncated"], label="MiniLM's layers (L2, L4/H384; x: 3.3B words)")
+                        color=methods.TRUNCATED.color, label="MiniLM's layers (L2, L4/H384; x: 3.3B words)")
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=7, loc="upper left" if labels == "all" else "lower right")
     for ax in axes:

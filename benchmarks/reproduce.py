@@ -20,9 +20,11 @@ from wellread.budget import get_budget
 from wellread.cli import parse_overrides
 from wellread.device import cpu_flags, resolve
 from wellread.recipes import METHODS, run, teacher, teacher_name
-from wellread.findings import DISTILLED, findings
-from wellread.results import (ANALYSES_BUDGET, COLUMNS, GRID_BUDGET, committed_figures, read_rows, results_figures,
-                              results_frame, same_shape, write_rows)
+from wellread.findings import findings
+from wellread.methods import color as method_color, distilled, label as method_label
+from wellread.pkd import PKDConfig
+from wellread.results import (ANALYSES_BUDGET, COLUMNS, GRID_BUDGET, Setting, committed_figures, read_rows,
+                              results_figures, results_frame, same_shape, write_rows)
 from wellread.results import pf_lead as lead_frame
 from wellread.sizes import parse_size
 from wellread.speed import latency_ms
@@ -43,43 +45,43 @@ def planned_runs(args):
         for seed in args.seeds:  # seeds outside methods: a grid cut short still compares every method
             for method in args.methods:
                 if method != "truncated":
-                    yield size, size, method, seed, "default", {}
+                    yield size, size, method, seed, Setting(), {}
                 elif size == sizes[0]:  # the truncated teachers do not depend on the student size
                     for layers in args.truncated_layers:
-                        yield f"L{layers}/H384", size, method, seed, f"layers={layers}", {"layers": layers}
+                        yield f"L{layers}/H384", size, method, seed, Setting("layers", layers), {"layers": layers}
     first, seeds = sizes[0], args.analysis_seeds
     budget = get_budget(args.budget)
     steps, full_transfer = budget.pretrain.steps, budget.logits.transfer_examples
     # few labels, fine-tuned for 10 epochs: with 3 (94 steps) basic training stays at the majority class (see "labels")
-    few_setting, few = ",labels=1000,epochs=10", {"task__train_examples": 1000, "finetune__epochs": 10.0}
+    few_setting, few = "labels=1000,epochs=10", {"task__train_examples": 1000, "finetune__epochs": 10.0}
     analyses = {
         # more unlabeled transfer text (plus the task's own training inputs, as in the default)
-        "transfer_size": [(m, f"transfer_size={n}", {"transfer_examples": n})
+        "transfer_size": [(m, Setting("transfer_size", n), {"transfer_examples": n})
                           for n in (5000, 20000, 40000) if n != full_transfer for m in ("d", "pd")],
         # what the transfer text is about, at equal size and without the task's inputs mixed in
-        "domain": [(m, f"domain={d}", {"transfer": d, "transfer_examples": 20000, "include_train": False})
+        "domain": [(m, Setting("domain", d), {"transfer": d, "transfer_examples": 20000, "include_train": False})
                    for d in ("movie", "glosses") for m in ("d", "pd")],
         # pre-training should matter most when labels are few; with few labels, 3 epochs are few steps
-        "labels": [(m, f"labels={n}", {"task__train_examples": n}) for n in (250, 1000, 4000) for m in ("basic", "pf")]
-                  + [(m, f"labels={n},epochs=10", {"task__train_examples": n, "finetune__epochs": 10.0})
+        "labels": [(m, Setting("labels", n), {"task__train_examples": n}) for n in (250, 1000, 4000) for m in ("basic", "pf")]
+                  + [(m, Setting("labels", n, "epochs=10"), {"task__train_examples": n, "finetune__epochs": 10.0})
                      for n in (250, 1000) for m in ("basic", "pf")],
         # the pre-training budget as a curve (0 steps is basic training), with all labels and with 1,000
-        "pretrain_steps": [("pf", f"pretrain_steps={n}{extra}", {"pretrain__steps": n, **kwargs})
+        "pretrain_steps": [("pf", Setting("pretrain_steps", n, extra), {"pretrain__steps": n, **kwargs})
                            for n in (steps // 4, steps // 2, steps * 2)
                            for extra, kwargs in (("", {}), (few_setting, few))],
         # in-domain pre-training text: movie dialogue and plots instead of general English
-        "corpus": [("pf", "corpus=movie", {"corpus": "movie"}), ("pd", "corpus=movie", {"corpus": "movie"}),
-                   ("pf", "corpus=movie,labels=1000", {"corpus": "movie", "task__train_examples": 1000}),
-                   ("pf", "corpus=movie" + few_setting, {"corpus": "movie", **few})],
+        "corpus": [("pf", Setting("corpus", "movie"), {"corpus": "movie"}), ("pd", Setting("corpus", "movie"), {"corpus": "movie"}),
+                   ("pf", Setting("corpus", "movie", "labels=1000"), {"corpus": "movie", "task__train_examples": 1000}),
+                   ("pf", Setting("corpus", "movie", few_setting), {"corpus": "movie", **few})],
         # the fine-tuning learning rate: a pre-trained student might keep more of what it learned at a lower one
-        "finetune_lr": [(m, f"finetune_lr={lr:g}{extra}", {"finetune__lr": lr, **kwargs})
+        "finetune_lr": [(m, Setting("finetune_lr", lr, extra), {"finetune__lr": lr, **kwargs})
                         for lr in (1e-4, 1e-3) for extra, kwargs in (("", {}), (few_setting, few))
                         for m in ("basic", "pf")],
         # 64-token blocks (the task's length) at equal tokens per step: twice the blocks, half the attention cost
-        "block": [("pf", f"block=64{extra}", {"pretrain__block_size": 64, "pretrain__batch_size": 64, **kwargs})
+        "block": [("pf", Setting("block", 64, extra), {"pretrain__block_size": 64, "pretrain__batch_size": 64, **kwargs})
                   for extra, kwargs in (("", {}), (few_setting, few))],
         # a fresh 8,192-token student WordPiece: a quarter of the embedding rows, each seen ~4x as often
-        "vocab": [(m, f"vocab=8192{extra}", {"vocab_size": 8192, **kwargs})
+        "vocab": [(m, Setting("vocab", 8192, extra), {"vocab_size": 8192, **kwargs})
                   for extra, kwargs in (("", {}), (few_setting, few)) for m in ("basic", "pf")],
     }
     for analysis in args.analyses:
@@ -98,21 +100,24 @@ def same_shape_runs(args, rows, teacher: str):
             for method in pair:
                 pretrained, rate = SAME_SHAPE[method]
                 for lr in args.same_shape_lrs:
-                    yield size.short, size, method, 0, f"same_shape,lr={lr:g}", {"pretrained": pretrained, rate: lr}
+                    yield size.short, size, method, 0, Setting("same_shape", variant=f"lr={lr:g}"), {"pretrained": pretrained, rate: lr}
             for seed in [s for s in args.seeds if s != 0]:
                 for method in pair:
                     pretrained, rate = SAME_SHAPE[method]
                     best = chosen_rate(rows, size.short, method, args.budget, teacher)
-                    yield size.short, size, method, seed, f"same_shape,lr={best:g}", {"pretrained": pretrained, rate: best}
+                    yield size.short, size, method, seed, Setting("same_shape", variant=f"lr={best:g}"), {"pretrained": pretrained, rate: best}
+        if args.same_shape_pkd:  # the paper's "more elaborate" rival, from the teacher's own bottom layers
+            for seed in args.seeds:
+                yield size.short, size, "pkd", seed, Setting("same_shape", variant=f"lr={PKDConfig.lr:g}"), {}
         if args.same_shape_finetune_after:  # the paper's optional last step: PD, then fine-tuned at PF's rate
             for seed in args.seeds:
                 distil, tune = (chosen_rate(rows, size.short, m, args.budget, teacher) for m in ("pd", "pf"))
-                yield size.short, size, "pd", seed, f"same_shape,lr={distil:g},finetune_after", \
+                yield size.short, size, "pd", seed, Setting("same_shape", variant=f"lr={distil:g},finetune_after"), \
                     {"pretrained": "minilm", "distill__lr": distil, "finetune__lr": tune, "finetune_after": True}
         if args.same_shape_distill_epochs:  # PD distilled for longer, at the rate it chose
             for seed in args.seeds:
                 distil, epochs = chosen_rate(rows, size.short, "pd", args.budget, teacher), args.same_shape_distill_epochs
-                yield size.short, size, "pd", seed, f"same_shape,lr={distil:g},distill_epochs={epochs:g}", \
+                yield size.short, size, "pd", seed, Setting("same_shape", variant=f"lr={distil:g},distill_epochs={epochs:g}"), \
                     {"pretrained": "minilm", "distill__lr": distil, "distill__epochs": epochs}
 
 
@@ -121,7 +126,7 @@ def chosen_rate(rows, size: str, method: str, budget: str, teacher: str) -> floa
     D and PD choose among the runs that distilled from `teacher`."""
     table = same_shape(rows, budget)
     hit = table[(table["size"] == size) & (table["method"] == method) & (table["then"] == "")
-                & (table["teacher"] == (teacher if method in DISTILLED else ""))]
+                & (table["teacher"] == (teacher if method in distilled() else ""))]
     if hit.empty:
         raise RuntimeError(f"no seed-0 same-shape run of {method} at {size} to choose a learning rate from")
     return float(hit["lr"].iloc[0])
@@ -133,7 +138,7 @@ def teacher_row(budget: str, overrides: dict) -> dict:
     path = teacher(b, quiet=True)
     scores, shape = cache.metrics(path), cache.read_json(path / "config.json")
     row = {"size": f"L{shape['num_hidden_layers']}/H{shape['hidden_size']}", "method": "teacher", "seed": 0,
-           "setting": "default", "budget": b.name, "teacher": teacher_name(b), "precision": resolve(b.precision),
+           **Setting().columns(), "budget": b.name, "teacher": teacher_name(b), "precision": resolve(b.precision),
            **{k: scores.get(k) for k in ("val_acc", "test_acc", "val_f1", "test_f1", "params", "wall_s", "latency_ms")},
            **cache.provenance(), "cpu_flags": " ".join(cpu_flags())}
     return {k: row.get(k) for k in COLUMNS}
@@ -144,7 +149,7 @@ def main_grid(rows, budget: str):
     and the teacher's line come from the budget's own teacher (a study with another sits beside it, not in it)."""
     own = teacher_name(get_budget(budget))
     df = results_frame([r for r in rows if r["budget"] == budget
-                        and (r["method"] not in (*DISTILLED, "teacher") or (r.get("teacher") or own) == own)])
+                        and (r["method"] not in (*distilled(), "teacher") or (r.get("teacher") or own) == own)])
     return df[df["analysis"].isin(["default", "layers"])] if len(df) else df
 
 
@@ -157,7 +162,6 @@ def write_static_figure(rows, budget: str, path: Path) -> bool:
     except ImportError:
         print("matplotlib is not installed: skipping", path.name, "(pip install matplotlib)")
         return False
-    from wellread.plots import METHOD_COLORS, METHOD_LABELS
     df = main_grid(rows, budget)
     stats = df.groupby(["size", "method"])["test_acc"].agg(["mean", "std", "count"])
     sizes = sorted({s for s, m in stats.index if m not in ("truncated", "teacher")}, key=lambda s: parse_size(s, off_grid=True).mlm_params)
@@ -170,11 +174,11 @@ def write_static_figure(rows, budget: str, path: Path) -> bool:
         xs = [i + (j - (len(methods) - 1) / 2) * width for i, s in enumerate(sizes) if (s, method) in stats.index]
         st = [stats.loc[(s, method)] for s in sizes if (s, method) in stats.index]
         ax.bar(xs, [r["mean"] for r in st], width, yerr=[r["std"] if r["count"] > 1 else 0 for r in st],
-               capsize=3, color=METHOD_COLORS[method], label=METHOD_LABELS[method])
+               capsize=3, color=method_color(method), label=method_label(method))
     for k, (size, method) in enumerate(refs):
         r = stats.loc[(size, method)]
         ax.bar(len(sizes) + k, r["mean"], 0.5, yerr=r["std"] if r["count"] > 1 else None, capsize=3,
-               color=METHOD_COLORS[method], label=METHOD_LABELS[method] if (size, method) == refs[[m for _, m in refs].index(method)] else None)
+               color=method_color(method), label=method_label(method) if (size, method) == refs[[m for _, m in refs].index(method)] else None)
     names = {"L2/H128": "Tiny\n2/128", "L4/H256": "Mini\n4/256"}
     ax.set_xticks(range(len(sizes) + len(refs)),
                   [names.get(s, s.replace("L", "").replace("/H", "/")) for s in sizes]
@@ -283,6 +287,9 @@ def main(argv=None) -> int:
     parser.add_argument("--same-shapes", nargs="+", default=[], metavar="SHAPE",
                         help="e.g. L4/H384 L2/H384: random start vs MiniLM's layers at that shape (see SAME_SHAPE)")
     parser.add_argument("--same-shape-lrs", nargs="+", type=float, default=[1e-4, 3e-4])
+    parser.add_argument("--same-shape-pkd", action="store_true",
+                        help="also PKD (pkd.py) at each shape: the teacher's bottom layers, its soft labels and states")
+    parser.add_argument("--only-same-shape", action="store_true", help="skip the grid and the analyses")
     parser.add_argument("--same-shape-finetune-after", action="store_true",
                         help="also PD fine-tuned on the labels after distilling, at the rates PD and PF chose")
     parser.add_argument("--same-shape-distill-epochs", type=float, default=None, metavar="EPOCHS",
@@ -298,13 +305,13 @@ def main(argv=None) -> int:
     teacher = teacher_name(get_budget(args.budget, **overrides))
     rows = read_rows(args.out)
     done = {(r["size"], r["method"], r["seed"], r["setting"], r["budget"], r.get("teacher") or "") for r in rows}
-    plan = list(planned_runs(args))
+    plan = [] if args.only_same_shape else list(planned_runs(args))
     if not any(r["method"] == "teacher" and r["budget"] == args.budget and r.get("teacher") == teacher for r in rows):
         rows.append(teacher_row(args.budget, overrides))
         write_rows(rows, args.out)
     started = time.time()
     for i, (label, size, method, seed, setting, kwargs) in enumerate(chain(plan, same_shape_runs(args, rows, teacher)), 1):
-        key = (label, method, str(seed), setting, args.budget, teacher if method in DISTILLED else "")
+        key = (label, method, str(seed), setting.name, args.budget, teacher if method in distilled() else "")
         if key in done:
             continue
         t0 = time.time()
@@ -312,7 +319,7 @@ def main(argv=None) -> int:
         rows.append(result.record(setting))
         done.add(key)
         write_rows(rows, args.out)
-        print(f"[{i}] {label:<8} {method:<9} seed={seed} {setting:<22} val {result.val_acc:.3f} "
+        print(f"[{i}] {label:<8} {method:<9} seed={seed} {setting.name:<22} val {result.val_acc:.3f} "
               f"test {result.test_acc:.3f}  ({time.time() - t0:.0f} s)", flush=True)
     print(f"grid done in {time.time() - started:.0f} s -> {args.out}")
     print(summary(rows, args.budget))

@@ -42,16 +42,28 @@ def test_hard_labels_only_where_they_exist():
     assert torch.allclose(distill_loss(student, teacher, torch.full((8,), -1), alpha=0.3), soft)
 
 
-def test_a_learners_soft_loss_is_the_one_distillation_uses_inside_the_block():
-    from wellread.distill import soft_cross_entropy, soft_loss_from
+def test_a_learners_soft_loss_trains_its_own_cache_entry():
+    """The learner's soft loss is a field of D's config, so D with it and D with the kit's are two cached runs."""
+    from wellread import recipes
+    from wellread.distill import loss_id, soft_cross_entropy
     calls = []
 
     def mine(student_logits, teacher_logits, temperature):
         calls.append(temperature)
         return soft_cross_entropy(student_logits, teacher_logits, temperature)
 
-    student, teacher, labels = torch.randn(4, 2), torch.randn(4, 2), torch.tensor([0, 1, -1, -1])
-    with soft_loss_from(mine):
-        inside = distill_loss(student, teacher, labels, 2.0)
-    outside = distill_loss(student, teacher, labels, 2.0)
-    assert calls == [2.0] and torch.allclose(inside, outside)
+    assert loss_id(None) == loss_id(soft_cross_entropy) == "kit" and loss_id(mine).startswith("learner:")
+    kits = recipes.run("d", "tiny", "smoke", quiet=True, distill__epochs=0.25)
+    yours = recipes.run("d", "tiny", "smoke", quiet=True, distill__epochs=0.25, soft_loss=mine)
+    assert calls and kits.path != yours.path  # the learner's loss ran, into a folder of its own
+    assert (kits.soft_loss, yours.soft_loss) == ("kit", loss_id(mine))
+    again = recipes.run("d", "tiny", "smoke", quiet=True, distill__epochs=0.25)
+    assert again.path == kits.path and again.soft_loss == "kit"  # the kit's run is not hidden by the learner's
+    with pytest.raises(ValueError, match=r"distill__soft_loss is set from run\(\)'s soft_loss"):
+        recipes.run("d", "tiny", "smoke", distill__soft_loss="kit")
+
+
+def test_a_temperature_below_the_floor_is_refused():
+    from wellread.budget import get_budget
+    with pytest.raises(ValueError, match="distill__temperature=1e-30: use a number >= 0.05"):
+        get_budget("smoke", distill__temperature=1e-30)

@@ -10,6 +10,8 @@ import pytest
 
 from wellread import findings, plots, results
 
+from rows import typed
+
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 _spec = importlib.util.spec_from_file_location("reproduce", Path(__file__).parents[1] / "benchmarks" / "reproduce.py")
 reproduce = importlib.util.module_from_spec(_spec)
@@ -17,7 +19,7 @@ _spec.loader.exec_module(reproduce)
 
 
 def _row(size, method, seed, test, val=None, setting="default", pretrained="none", budget=results.GRID_BUDGET):
-    return {"size": size, "method": method, "seed": seed, "setting": setting, "test_acc": test,
+    return {"size": size, "method": method, "seed": seed, **typed(setting), "test_acc": test,
             "val_acc": test if val is None else val, "val_f1": 0.5, "test_f1": 0.5, "params": 1, "latency_ms": 1.0,
             "wall_s": 1.0, "budget": budget, "pretrained": pretrained}
 
@@ -149,10 +151,10 @@ def test_the_same_shape_plan_chooses_after_seed_0():
     assert [(m, s, kw) for _, _, m, s, _, kw in first][:2] == [("basic", 0, {"pretrained": "none", "finetune__lr": 1e-4}),
                                                               ("basic", 0, {"pretrained": "none", "finetune__lr": 3e-4})]
     for label, _, method, seed, setting, _ in first:
-        rows.append({**_row(label, method, seed, 0.7), "setting": setting,
-                     "val_acc": 0.8 if setting.endswith("0.0003") else 0.7})
+        rows.append({**_row(label, method, seed, 0.7), **setting.columns(),
+                     "val_acc": 0.8 if setting.name.endswith("0.0003") else 0.7})
     later = next(plan)
-    assert later[2:5] == ("basic", 1, "same_shape,lr=0.0003") and later[5]["finetune__lr"] == 3e-4
+    assert (*later[2:4], later[4].name) == ("basic", 1, "same_shape,lr=0.0003") and later[5]["finetune__lr"] == 3e-4
 
 
 def test_the_pd_variants_run_at_the_rates_pd_and_pf_chose_with_this_teacher():
@@ -164,13 +166,16 @@ def test_the_pd_variants_run_at_the_rates_pd_and_pf_chose_with_this_teacher():
     rows.append({**_row("L4/H384", "pd", 0, 0.9, val=0.9, setting="same_shape,lr=0.0003", budget=later),
                  "teacher": "minilm-l6-1ep"})  # another teacher's PD preferred 3e-4: not this study's choice
     args = argparse.Namespace(same_shapes=["L4/H384"], same_shape_lrs=[1e-4, 3e-4], seeds=[0], budget=later,
-                              same_shape_finetune_after=True, same_shape_distill_epochs=2.0)
-    variants = [r for r in reproduce.same_shape_runs(args, rows, teacher) if "," in r[4].removeprefix("same_shape,")]
-    assert [(r[2], r[4], r[5]) for r in variants] == [
+                              same_shape_finetune_after=True, same_shape_distill_epochs=2.0, same_shape_pkd=True)
+    planned = list(reproduce.same_shape_runs(args, rows, teacher))
+    variants = [r for r in planned if "," in r[4].variant]
+    assert [(r[2], r[4].name, r[5]) for r in variants] == [
         ("pd", "same_shape,lr=0.0001,finetune_after",
          {"pretrained": "minilm", "distill__lr": 1e-4, "finetune__lr": 3e-4, "finetune_after": True}),
         ("pd", "same_shape,lr=0.0001,distill_epochs=2",
          {"pretrained": "minilm", "distill__lr": 1e-4, "distill__epochs": 2.0})]
+    patient = [(r[2], r[3], r[4].name) for r in planned if r[2] == "pkd"]
+    assert patient == [("pkd", 0, "same_shape,lr=0.0001")]  # PKD beside them, from the teacher's own layers
 
 
 # ------------------------------------------------------------------------------------------------ the lessons

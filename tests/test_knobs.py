@@ -31,6 +31,9 @@ TRUNCATED_RUN = {"truncated__epochs": 0.5, "truncated__lr": 2e-4, "truncated__ba
                  "truncated__gradient_accumulation_steps": 2,
                  "truncated__warmup_frac": 0.2, "truncated__weight_decay": 0.02, "truncated__length_buckets": False,
                  "truncated__layers": 1, "task__train_examples": 256, "task__eval_examples": 128}
+PKD_RUN = {"pkd__epochs": 0.5, "pkd__lr": 2e-4, "pkd__batch_size": 16, "pkd__gradient_accumulation_steps": 2,
+           "pkd__warmup_frac": 0.2, "pkd__weight_decay": 0.02, "pkd__length_buckets": False, "pkd__temperature": 2.0,
+           "pkd__alpha": 0.5, "pkd__beta": 10.0}
 NOT_RUN = {"pretrain__source": "'hub' needs the internet (tested offline in test_pretrained.py)",
            "pretrain__compile": "torch.compile's warm-up takes 15-36 s on two cores",
            "teacher__init": "another teacher is another download; set below to the embedded one's folder"}
@@ -42,7 +45,7 @@ def stage_config(folder) -> dict:
 
 def test_every_field_is_set_here_or_said_why():
     fields = set(override_names()) - set(recipes.RECIPE_FIELDS)
-    assert fields == set(PD_RUN) | set(TRUNCATED_RUN) | set(NOT_RUN)
+    assert fields == set(PD_RUN) | set(TRUNCATED_RUN) | set(PKD_RUN) | set(NOT_RUN)
 
 
 def test_recipe_fields_and_aliases_are_refused_or_resolved_once():
@@ -85,3 +88,9 @@ def test_every_field_set_through_run_reaches_its_stage():
         config = stage_config(Path(truncated.config["stages"][-1]))
         assert (config["task"][field] if stage == "task" else config[field]) == value, name
     assert truncated.size == "L1/H384"
+
+    patient = recipes.run("pkd", "tiny", "smoke", quiet=True, **PKD_RUN)
+    config = stage_config(Path(patient.config["stages"][-1]))
+    for name, value in PKD_RUN.items():
+        assert config[name.partition("__")[2]] == value, name
+    assert patient.size == "L2/H384" and patient.pretrained == "teacher"  # the teacher's bottom layers, its width

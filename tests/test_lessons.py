@@ -14,6 +14,8 @@ from wellread import cache, exercises, lessons, plots, results, speed, tour
 from wellread.distill import distill_loss, soft_cross_entropy
 from wellread.pretrain import mask_tokens
 from wellread.recipes import METHODS
+
+from rows import typed
 from wellread.sizes import all_sizes, parse_size
 
 
@@ -213,18 +215,18 @@ def test_accuracy_vs_latency_and_experiment():
 
 def test_results_figures_read_the_reproduction_csv_format():
     rows = [  # as csv.DictReader gives them: strings
-        {"size": "L2/H128", "method": "pf", "seed": "0", "setting": "default", "test_acc": "0.70"},
-        {"size": "L4/H128", "method": "pd", "seed": "0", "setting": "default", "test_acc": "0.72"},
-        {"size": "L2/H128", "method": "truncated", "seed": "0", "setting": "layers=2", "test_acc": "0.60"},
-        {"size": "L2/H128", "method": "truncated", "seed": "0", "setting": "layers=4", "test_acc": "0.90"},
-        {"size": "L2/H128", "method": "pd", "seed": "0", "setting": "transfer_size=1000", "test_acc": "0.70"},
-        {"size": "L2/H128", "method": "pd", "seed": "1", "setting": "transfer_size=5000", "test_acc": "0.74"},
-        {"size": "L2/H128", "method": "d", "seed": "0", "setting": "domain=glosses", "test_acc": "0.60"},
-        {"size": "L2/H128", "method": "basic", "seed": "0", "setting": "labels=250", "test_acc": "0.55"},
-        {"size": "L2/H128", "method": "pf", "seed": "0", "setting": "pretrain_steps=375", "test_acc": "0.65"},
-        {"size": "L2/H128", "method": "basic", "seed": "0", "setting": "default", "test_acc": "0.66"},
-        {"size": "L2/H128", "method": "pf", "seed": "0", "setting": "labels=1000,epochs=10", "test_acc": "0.62"},
-        {"size": "L2/H128", "method": "pf", "seed": "0", "setting": "corpus=movie", "test_acc": "0.75"},
+        {"size": "L2/H128", "method": "pf", "seed": "0", **typed("default"), "test_acc": "0.70"},
+        {"size": "L4/H128", "method": "pd", "seed": "0", **typed("default"), "test_acc": "0.72"},
+        {"size": "L2/H128", "method": "truncated", "seed": "0", **typed("layers=2"), "test_acc": "0.60"},
+        {"size": "L2/H128", "method": "truncated", "seed": "0", **typed("layers=4"), "test_acc": "0.90"},
+        {"size": "L2/H128", "method": "pd", "seed": "0", **typed("transfer_size=1000"), "test_acc": "0.70"},
+        {"size": "L2/H128", "method": "pd", "seed": "1", **typed("transfer_size=5000"), "test_acc": "0.74"},
+        {"size": "L2/H128", "method": "d", "seed": "0", **typed("domain=glosses"), "test_acc": "0.60"},
+        {"size": "L2/H128", "method": "basic", "seed": "0", **typed("labels=250"), "test_acc": "0.55"},
+        {"size": "L2/H128", "method": "pf", "seed": "0", **typed("pretrain_steps=375"), "test_acc": "0.65"},
+        {"size": "L2/H128", "method": "basic", "seed": "0", **typed("default"), "test_acc": "0.66"},
+        {"size": "L2/H128", "method": "pf", "seed": "0", **typed("labels=1000,epochs=10"), "test_acc": "0.62"},
+        {"size": "L2/H128", "method": "pf", "seed": "0", **typed("corpus=movie"), "test_acc": "0.75"},
     ]
     figures = results.results_figures(rows)
     assert set(figures) == {"methods", "transfer_size", "domain", "labels", "pretrain_steps", "corpus"}

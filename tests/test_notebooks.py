@@ -175,14 +175,17 @@ def test_03_distillation(executed):
 @pytestmark_exec
 def test_04_pretrained_distillation(executed):
     n = _execute("04_pretrained_distillation", executed, WELL_READ_LABELS=64, WELL_READ_EXAMPLES=128)["numbers"]
-    assert set(n["methods"]) == set(METHODS) - {"truncated"}  # the well-read run's PF is the truncated teacher's start
+    assert set(n["methods"]) == {"basic", "pf", "d", "pd"}  # the tour's; "truncated" and "pkd" are the learner's to add
     for m in n["methods"].values():
         _acc(m["test_acc"]), _acc(m["val_acc"])
         assert m["latency_ms"] > 0 and m["params"] > 0 and m["seeds"] == 1
     assert n["teacher_latency_ms"] > 0 and n["exercise_reference_ok"] is True and n["exercise_mine_ok"] is False
     # the well-read comparison ran here: one shape from a random start and from MiniLM's layers, both recipes
     assert {(r["method"], r["pretrained"], r["size"]) for r in n["well_read"]} == \
-        {("basic", "none", "L2/H384"), ("pf", "minilm", "L2/H384"), ("d", "none", "L2/H384"), ("pd", "minilm", "L2/H384")}
+        {("basic", "none", "L2/H384"), ("pf", "minilm", "L2/H384"), ("d", "none", "L2/H384"), ("pd", "minilm", "L2/H384"),
+         ("teacher", "minilm", "L6/H384")}
+    # fair: every run it compares, and the teacher behind D and PD, saw the same labelled examples (their records)
+    assert {r["labels"] for r in n["well_read"]} == {64}
     assert {s["start"] for s in n["starts"]} == {"none", "minilm"} and {s["source"] for s in n["starts"]} == {"your runs"}
     assert n["learner_reading_point"]["tokens"] == SMOKE.pretrain.steps * SMOKE.pretrain.batch_size * SMOKE.pretrain.block_size
     _acc(n["pd_alpha_test_acc"])

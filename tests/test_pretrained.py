@@ -25,7 +25,7 @@ def test_minilm_layers_are_a_pretrained_student_for_pf_and_pd():
 
 
 @pytest.mark.parametrize("method, pretrained, message", [
-    ("basic", "minilm", "pf and pd only"), ("pf", "bert", "valid: \\['own', 'google', 'minilm'\\]"),
+    ("basic", "minilm", "it starts from 'none' only"), ("pf", "bert", "one of \\['own', 'google', 'minilm'\\]"),
     ("pd", "minilm", "valid: 1..6"),
 ])
 def test_pretrained_choices_are_checked(method, pretrained, message):

@@ -7,6 +7,8 @@ import pytest
 
 from wellread import plots, results
 
+from rows import typed
+
 _spec = importlib.util.spec_from_file_location("reading_curve", Path(__file__).parents[1] / "benchmarks" / "reading_curve.py")
 curve = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(curve)
@@ -14,7 +16,7 @@ _spec.loader.exec_module(curve)
 
 def _row(steps, seed, test, labels="", val=None, loss=None):
     setting = f"reading={steps}" + (f",{labels}" if labels else "")
-    return {"size": "L2/H128", "method": "pf" if steps else "basic", "seed": str(seed), "setting": setting,
+    return {"size": "L2/H128", "method": "pf" if steps else "basic", "seed": str(seed), **typed(setting),
             "budget": curve.BUDGET, "val_acc": str(val if val is not None else test), "test_acc": str(test),
             "pretrain_tokens": str(steps * 4096), "heldout_loss": "" if loss is None else str(loss),
             "unigram_loss": "7.35" if steps else "", "pretrained": "own" if steps else "none"}
@@ -25,14 +27,14 @@ def test_the_plan_reads_seed_zero_before_choosing_epochs(monkeypatch):
     rows = []
     plan = curve.planned_runs(rows)
     first = [next(plan) for _ in range(5)]  # random start: 3 seeds of all labels, then 1,000 labels at 2 epoch counts
-    assert [(m, s, setting) for m, s, setting, _ in first[:3]] == [("basic", i, "reading=0") for i in range(3)]
+    assert [(m, s, setting.name) for m, s, setting, _ in first[:3]] == [("basic", i, "reading=0") for i in range(3)]
     assert [kw["finetune__epochs"] for *_, kw in first[3:]] == [10.0, 30.0]
     assert all(kw["task__train_examples"] == 1000 for *_, kw in first[3:])
     rows += [_row(0, 0, 0.6, "labels=1000,epochs=10", val=0.65), _row(0, 0, 0.6, "labels=1000,epochs=30", val=0.65)]
     # a tie keeps the fewer epochs
-    assert [setting for _, _, setting, _ in (next(plan), next(plan))] == ["reading=0,labels=1000,epochs=10"] * 2
+    assert [setting.name for _, _, setting, _ in (next(plan), next(plan))] == ["reading=0,labels=1000,epochs=10"] * 2
     method, _, setting, kw = next(plan)
-    assert (method, setting) == ("pf", "reading=500") and kw["pretrain__steps"] == 500
+    assert (method, setting.name) == ("pf", "reading=500") and kw["pretrain__steps"] == 500
     assert kw["pretrain__schedule_steps"] == curve.POINTS[-1]  # every point is a snapshot of the longest run
 
 

@@ -197,11 +197,11 @@ REFUSALS = {
     "an unknown precision": (_run("--set", "precision=fp8"),
                              r"precision='fp8'; valid: \['auto', 'fp32', 'bf16', 'fp16'\]"),
     "a misspelt field": (_run("--set", "pretrain_steps=500"), r"did you mean 'pretrain__steps'"),
-    "a negative seed": (_run("--seed", "-1"), r"seed=-1: use an integer >= 0"),
+    "a negative seed": (_run("--seed", "-1"), r"seed=-1: use an integer from 0 to 4294967295"),
     "an unknown transfer set": (lambda f: ["run", "d", "--budget", "smoke", "--transfer", "news"],
                                 r"valid: \['movie', 'glosses'\]"),
     "an unknown method": (lambda f: ["run", "magic", "--budget", "smoke"],
-                          r"unknown method 'magic'; valid: \['basic', 'pf', 'd', 'pd', 'truncated'\]"),
+                          r"unknown method 'magic'; valid: \['basic', 'pf', 'd', 'pd', 'truncated', 'pkd'\]"),
     "an unknown student": (lambda f: ["run", "pd", "--student", "huge", "--budget", "smoke"], r"huge.*tiny"),
     "an unknown budget": (lambda f: ["run", "pd", "--budget", "lavish"],
                           r"unknown budget 'lavish'; valid: .*classroom"),
@@ -245,7 +245,7 @@ def test_the_class_table_is_printed_before_any_training(files, runs, capsys, mon
 
     def first_stage(*args, **kwargs):
         raise RuntimeError("the first stage would start here")
-    monkeypatch.setattr(recipes, "finetune", first_stage)
+    monkeypatch.setattr(recipes, "_start", first_stage)
     monkeypatch.setattr(importlib.import_module("wellread.data.task"), "_shown", set())  # printed once per process
     line, out = _cli(capsys, ["run", "basic", "--budget", "smoke", "--quiet", "--task", str(files / "good.csv"),
                               "--validation", str(files / "dev.csv"), "--test", str(files / "test.csv"),
@@ -462,8 +462,7 @@ def _stop_before_training(monkeypatch):
 
     def first_stage(*args, **kwargs):
         raise RuntimeError("the first stage would start here")
-    for name in ("finetune", "pretrain", "distill", "_student_init"):
-        monkeypatch.setattr(recipes, name, first_stage)
+    monkeypatch.setattr(recipes, "_start", first_stage)  # where a run's first stage starts, whatever the method
 
 
 def _warnings(capsys, argv):

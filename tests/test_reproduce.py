@@ -8,6 +8,7 @@ import pytest
 
 from wellread import results
 from wellread.budget import ALIASES, get_budget, override_names
+from rows import typed
 
 _spec = importlib.util.spec_from_file_location("reproduce", Path(__file__).parents[1] / "benchmarks" / "reproduce.py")
 reproduce = importlib.util.module_from_spec(_spec)
@@ -22,14 +23,14 @@ def _args(**kw):
     return argparse.Namespace(**{**base, **kw})
 
 
-def test_every_planned_run_is_unique_and_parses_into_an_analysis():
+def test_every_planned_run_is_unique_and_names_its_analysis():
     plan = list(reproduce.planned_runs(_args()))
-    keys = [(label, method, seed, setting) for label, _, method, seed, setting, _ in plan]
+    keys = [(label, method, seed, setting.name) for label, _, method, seed, setting, _ in plan]
     assert len(keys) == len(set(keys))
     budget_fields = set(override_names())
     for _, _, _, _, _, kwargs in plan:
         assert set(kwargs) <= budget_fields | set(ALIASES) | {"pretrained"}
-    frame = results.results_frame([{"setting": k[3]} for k in keys])
+    frame = results.results_frame([setting.columns() for *_, setting, _ in plan])
     assert set(frame["analysis"]) == {"default", "layers", "labels", "transfer_size", "domain", "pretrain_steps", "corpus",
                                       "finetune_lr", "block", "vocab"}
     assert set(frame["analysis"]) - {"default", "layers"} <= set(results.ANALYSES)  # each has a figure
@@ -63,7 +64,7 @@ def test_unknown_sizes_fail_before_anything_runs(tmp_path):
 
 
 def test_each_lever_is_drawn_beside_the_default_it_varies():
-    rows = [dict(size="L2/H128", method=m, seed=0, setting=s, test_acc=a, budget="classroom")
+    rows = [dict(size="L2/H128", method=m, seed=0, **typed(s), test_acc=a, budget="classroom")
             for m, s, a in [("basic", "default", .74), ("pf", "default", .75), ("basic", "finetune_lr=0.001", .70),
                             ("pf", "finetune_lr=0.001", .72), ("pf", "vocab=8192", .76), ("basic", "vocab=8192", .73)]]
     df = results.results_frame(rows)
@@ -76,7 +77,7 @@ def test_each_lever_is_drawn_beside_the_default_it_varies():
 
 
 def test_pf_lead_pairs_basic_and_pf_within_a_setting():
-    rows = [dict(size="L2/H128", method=m, seed=s, setting=st, test_acc=a, val_acc=a, budget="classroom")
+    rows = [dict(size="L2/H128", method=m, seed=s, **typed(st), test_acc=a, val_acc=a, budget="classroom")
             for m, s, st, a in [("basic", 0, "default", .70), ("basic", 1, "default", .72), ("pf", 0, "default", .75),
                                 ("pf", 0, "block=64", .80)]]  # block=64 has no basic run: no row
     table = reproduce.pf_lead(rows, "classroom").splitlines()

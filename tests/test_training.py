@@ -91,24 +91,26 @@ def test_every_recipe_runs_at_the_smoke_budget(method):
     assert result.method == method and 0 <= result.val_acc <= 1 and 0 <= result.test_acc <= 1
     assert result.latency_ms > 0 and result.params > 0 and result.wall_s > 0
     expected_stages = {"basic": ["finetune"], "pf": ["pretrain", "finetune"], "d": ["distill"],
-                       "pd": ["pretrain", "distill"], "truncated": ["finetune"]}[method]
+                       "pd": ["pretrain", "distill"], "truncated": ["finetune"], "pkd": ["pkd"]}[method]
     assert list(result.curves) == expected_stages
     assert all(len(curve) > 0 for curve in result.curves.values())
     if method == "truncated":
         assert result.size == "L2/H384"
 
 
-def test_every_well_read_run_trains_on_about_the_same_number_of_examples(monkeypatch):
+def test_the_well_read_runs_and_their_teacher_see_the_same_labels(monkeypatch):
     calls = []
-    monkeypatch.setattr(recipes, "run", lambda method, shape, b, seed, **kw: calls.append((method, shape.short, kw)))
-    recipes.well_read("mini", "smoke", labels=64, examples=192)  # Mini's depth, MiniLM's width
-    texts = len(get_budget("smoke").task.splits(0)[0])  # D and PD distil on the training inputs
-    plan = [(m, s, kw.get("finetune__epochs"), kw.get("distill__epochs"), kw.get("pretrained")) for m, s, kw in calls]
+    monkeypatch.setattr(recipes, "run", lambda method, shape, b, seed, **kw: calls.append((method, shape.short, b, kw)))
+    monkeypatch.setattr(recipes, "teacher_result", lambda b, **kw: calls.append(("teacher", "L6/H384", b, {})))
+    recipes.well_read("mini", "smoke", 2, labels=64, examples=192)  # Mini's depth, MiniLM's width
+    plan = [(m, s, kw.get("finetune__epochs"), kw.get("distill__epochs"), kw.get("pretrained")) for m, s, _, kw in calls]
     assert plan == [
         ("basic", "L4/H384", 3.0, None, None), ("pf", "L4/H384", 3.0, None, "minilm"),
-        ("d", "L4/H384", None, 192 / texts, None), ("pd", "L4/H384", None, 192 / texts, "minilm")]
+        ("d", "L4/H384", None, 1.0, None), ("pd", "L4/H384", None, 1.0, "minilm"), ("teacher", "L6/H384", None, None, None)]
+    for _, _, b, _ in calls:  # this seed's 64 labels, for the students and for the teacher that labels D's and PD's texts
+        assert (b.task.train_examples, b.teacher.seed, b.logits.seed, b.teacher.epochs) == (64, 2, 2, 3.0)
     halves = [kw.get("finetune__gradient_accumulation_steps") or kw.get("distill__gradient_accumulation_steps")
-              for _, _, kw in calls]
+              for *_, kw in calls[:4]]
     assert halves == [2, 2, 2, 2]  # MiniLM-wide: in half-batches, under Binder's memory
     with pytest.raises(ValueError, match=r"examples=0: use a positive integer"):
         recipes.well_read("tiny", "smoke", examples=0)

@@ -6,4 +6,4 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-__version__ = "0.5.0"  # packs are shared within a minor version: a new minor version is a new set of cache keys
+__version__ = "0.6.0"  # packs are shared within a minor version: a new minor version is a new set of cache keys

@@ -15,11 +15,12 @@ from .data import Task
 from .device import check_precision
 from .distill import DistillConfig
 from .finetune import FinetuneConfig
+from .pkd import PKDConfig
 from .pretrain import PretrainConfig
 from .sizes import MAX_POSITIONS
 from .teacher import LogitsConfig
 
-STAGES = ("pretrain", "teacher", "logits", "finetune", "truncated", "distill")
+STAGES = ("pretrain", "teacher", "logits", "finetune", "truncated", "distill", "pkd")
 # Short names, each for exactly one field: run("d", temperature=2) is run("d", distill__temperature=2).
 ALIASES = {"temperature": "distill__temperature", "alpha": "distill__alpha", "transfer": "logits__transfer",
            "transfer_examples": "logits__transfer_examples", "include_train": "logits__include_train",
@@ -40,6 +41,7 @@ class Budget:
     # as many as the student has
     truncated: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(epochs=1.0, lr=1e-4))
     distill: DistillConfig = field(default_factory=DistillConfig)
+    pkd: PKDConfig = field(default_factory=PKDConfig)  # Patient Knowledge Distillation (methods: "pkd")
     finetune_after: bool = False  # D and PD: fine-tune on the labels after distilling (the paper's optional step)
     precision: str = "auto"  # every stage's: "auto" (what this device runs fast), "fp32", "bf16", "fp16"
 
@@ -57,7 +59,7 @@ class Budget:
             raise ValueError(f"pretrain__block_size={self.pretrain.block_size!r}: use at most {MAX_POSITIONS} (the "
                              "students' position embeddings)")
         object.__setattr__(self, "pretrain", replace(self.pretrain, precision=self.precision))
-        for stage in ("teacher", "logits", "finetune", "truncated", "distill"):
+        for stage in STAGES[1:]:
             object.__setattr__(self, stage, replace(getattr(self, stage), task=self.task, precision=self.precision))
 
 
@@ -87,7 +89,7 @@ BUDGETS = {
                            logits=LogitsConfig(transfer_examples=40_000),
                            finetune=FinetuneConfig(length_buckets=False),
                            truncated=FinetuneConfig(epochs=1.0, lr=1e-4, length_buckets=False),
-                           distill=DistillConfig(length_buckets=False)),
+                           distill=DistillConfig(length_buckets=False), pkd=PKDConfig(length_buckets=False)),
     # One GPU for about half an hour (Colab's T4 runs it in fp16): ~13x the classroom's pre-training tokens, the
     # whole transfer set and two distillation epochs; offline data, so it runs on any GPU, online or not. Its teacher
     # is MPNet (110M parameters, from PyPI): on validation .907 against MiniLM's .847, worth its ~5x cost on a GPU.

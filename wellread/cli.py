@@ -163,21 +163,26 @@ def main(argv=None) -> int:
     sizes = sub.add_parser("sizes", help="list the 24 students")
     sizes.set_defaults(func=_sizes)
 
+    # Every choice and help text below is read from the budgets and the method registry, so they cannot drift.
+    from .budget import BUDGETS, override_names
+    from .methods import METHODS, STARTS
+    budget_help = f"one of {', '.join(BUDGETS)} (default classroom; see wellread/budget.py)"
+    set_help = "override a budget field, e.g. --set pretrain__steps=500; fields: " + ", ".join(override_names())
     precision = sub.add_parser("precision", help="which precision this machine trains with, and why")
     precision.set_defaults(func=_precision)
 
     pretrain = sub.add_parser("pretrain", help="masked-LM pre-training of one student (data-parallel under "
                               "`accelerate launch --multi_gpu --num_processes N -m wellread.cli pretrain ...`)")
     pretrain.add_argument("--student", default="tiny", help="e.g. tiny, mini, L4/H256, 4x256")
-    pretrain.add_argument("--budget", default="classroom", help="smoke, classroom (default), gpu or paper")
+    pretrain.add_argument("--budget", default="classroom", help=budget_help)
     pretrain.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None)
-    pretrain.add_argument("--set", action="append", metavar="FIELD=VALUE", help="e.g. --set pretrain__steps=5000")
+    pretrain.add_argument("--set", action="append", metavar="FIELD=VALUE", help=set_help)
     pretrain.add_argument("--force", action="store_true", help="pre-train again even if cached")
     pretrain.add_argument("--quiet", action="store_true")
     pretrain.set_defaults(func=_pretrain)
 
     prepare = sub.add_parser("prepare", help="build every artifact the notebooks need (for a class or Binder)")
-    prepare.add_argument("--budget", default="classroom")
+    prepare.add_argument("--budget", default="classroom", help=budget_help)
     prepare.add_argument("--students", nargs="+", default=["tiny"])
     prepare.add_argument("--quiet", action="store_true")
     prepare.set_defaults(func=_prepare)
@@ -192,20 +197,19 @@ def main(argv=None) -> int:
                                  ("run", _run, "run one method for one student")]:
         p = sub.add_parser(name, help=helptext)
         if name == "run":
-            p.add_argument("method", help="basic, pf, d, pd or truncated")
-        p.add_argument("--budget", default="classroom", help="smoke, classroom (default) or paper")
+            p.add_argument("method", metavar="METHOD", help="; ".join(f"{m.name}: {m.description}" for m in METHODS.values()))
+        p.add_argument("--budget", default="classroom", help=budget_help)
         p.add_argument("--student", default="tiny", help="e.g. tiny, mini, L4/H256, 4x256")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--quiet", action="store_true")
         if name == "run":
             p.add_argument("--force", action="store_true", help="rebuild this run's own stages even if cached")
-            p.add_argument("--pretrained", choices=["own", "google", "minilm"], default=None,
-                           help="pf/pd: the learner's own pre-training (default), Google's released miniature "
-                                "(hub), or MiniLM's bottom layers (offline, H384)")
+            p.add_argument("--pretrained", default=None, metavar="START",
+                           help="where the student starts (default: the method's own): "
+                                + "; ".join(f"{name}: {words}" for name, words in STARTS.items()))
             p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None,
                            help="override the budget's precision (default: what this device runs fast)")
-            p.add_argument("--set", action="append", metavar="FIELD=VALUE",
-                           help="override a budget field, e.g. --set pretrain__steps=500 (see wellread/budget.py)")
+            p.add_argument("--set", action="append", metavar="FIELD=VALUE", help=set_help)
             p.add_argument("--task", help="your labeled file (CSV, TSV, JSON, JSONL) or a hub task (glue/sst2, glue/mnli, "
                            "glue/rte, imdb, rotten_tomatoes); default: the embedded Rotten Tomatoes split")
             _add_task_options(p)

@@ -1,8 +1,8 @@
 """Distillation: the student learns the teacher's soft labels on unlabeled transfer text."""
 from __future__ import annotations
 
-import contextlib
-import contextvars
+import hashlib
+import inspect
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from . import cache, data, train
 from .device import resolve, seed_everything
-from .finetune import build_classifier, check_init
+from .models import build_classifier, check_init
 from .speed import latency_ms
 from .teacher import load_teacher_logits
 
@@ -26,28 +26,30 @@ def soft_cross_entropy(student_logits, teacher_logits, temperature: float = 1.0)
     return -(p_teacher * log_p_student).sum(-1).mean() * temperature ** 2
 
 
-# The soft loss distillation trains with: the kit's, or, inside `soft_loss_from`, a learner's own that passed its check.
-_soft_loss = contextvars.ContextVar("soft_loss", default=soft_cross_entropy)
-
-
-@contextlib.contextmanager
-def soft_loss_from(fn):
-    """Distil with `fn(student_logits, teacher_logits, T)` as the soft loss inside this block (a notebook passes the
-    learner's function once exercises.check_distill_loss has found it equal to soft_cross_entropy)."""
-    token = _soft_loss.set(fn)
+def loss_id(fn=None) -> str:
+    """A soft loss's identity for a cache key: "kit" for soft_cross_entropy (or None), else "learner:" and the sha256
+    of the function's source, so a run with the learner's loss is its own cache entry."""
+    if fn is None or fn is soft_cross_entropy:
+        return "kit"
     try:
-        yield
-    finally:
-        _soft_loss.reset(token)
+        body = inspect.getsource(fn)
+    except (OSError, TypeError):  # defined where no source is kept: its bytecode and constants identify it
+        body = fn.__code__.co_code.hex() + repr(fn.__code__.co_consts)
+    return "learner:" + hashlib.sha256(body.encode()).hexdigest()[:12]
 
 
-def distill_loss(student_logits, teacher_logits, labels, temperature: float = 1.0, alpha: float = 0.0):
-    """(1 - alpha) * soft cross-entropy + alpha * hard cross-entropy on the rows that have a label (>= 0)."""
-    loss = _soft_loss.get()(student_logits, teacher_logits, temperature)
+def distill_loss(student_logits, teacher_logits, labels, temperature: float = 1.0, alpha: float = 0.0,
+                 soft_loss=soft_cross_entropy):
+    """(1 - alpha) * soft loss + alpha * hard cross-entropy on the rows that have a label (>= 0)."""
+    loss = soft_loss(student_logits, teacher_logits, temperature)
     labeled = labels >= 0
     if alpha > 0 and labeled.any():
         loss = (1 - alpha) * loss + alpha * F.cross_entropy(student_logits[labeled], labels[labeled])
     return loss
+
+
+# Below this the teacher's probabilities are one-hot in float32 and the soft loss is 0 on every example it agrees with.
+MIN_TEMPERATURE = 0.05
 
 
 @dataclass(frozen=True)
@@ -59,18 +61,33 @@ class DistillConfig(train.TrainConfig):
     alpha: float = 0.0
     epochs: float = 1.0           # one pass over the (large) transfer set
     warmup_frac: float = 0.06
+    soft_loss: str = "kit"        # whose soft loss trains the student: "kit", or a learner's function (loss_id)
 
     def __post_init__(self):
         super().__post_init__()
-        if not isinstance(self.temperature, (int, float)) or self.temperature <= 0 or not 0 <= self.alpha <= 1:
-            raise ValueError(f"need temperature > 0 and 0 <= alpha <= 1, got T={self.temperature}, alpha={self.alpha}")
+        if not isinstance(self.temperature, (int, float)) or isinstance(self.temperature, bool) \
+                or self.temperature < MIN_TEMPERATURE:
+            raise ValueError(f"distill__temperature={self.temperature!r}: use a number >= {MIN_TEMPERATURE} (the paper "
+                             "uses 1; below that the teacher's probabilities round to one-hot and the loss to 0)")
+        if not isinstance(self.alpha, (int, float)) or not 0 <= self.alpha <= 1:
+            raise ValueError(f"distill__alpha={self.alpha!r}: use a number in [0, 1]")
 
 
-def distill(config: DistillConfig, *, force: bool = False, quiet: bool = False) -> Path:
-    """Distil the teacher's logits into a student -> runs/distill/<key>/ (model, tokenizer, metrics)."""
+def check_soft_loss(config: DistillConfig, soft_loss) -> None:
+    """Refuse a soft loss function that is not the one the config (and so the cache key) names."""
+    if loss_id(soft_loss) != config.soft_loss:
+        raise ValueError(f"distill__soft_loss={config.soft_loss!r} but the soft loss given is {loss_id(soft_loss)!r}: "
+                         "pass the function with run(..., soft_loss=fn), which sets both")
+
+
+def distill(config: DistillConfig, *, soft_loss=None, force: bool = False, quiet: bool = False) -> Path:
+    """Distil the teacher's logits into a student -> runs/distill/<key>/ (model, tokenizer, metrics). `soft_loss`:
+    the function config.soft_loss names (None: the kit's soft_cross_entropy)."""
     if not config.logits:
         raise ValueError("DistillConfig.logits is empty: pass the folder teacher.teacher_logits returned")
     check_init(config.init)
+    check_soft_loss(config, soft_loss)
+    soft_loss = soft_loss or soft_cross_entropy
     config = replace(config, task=config.task.canonical(), precision=resolve(config.precision))
 
     def build(work: Path) -> dict:
@@ -82,8 +99,9 @@ def distill(config: DistillConfig, *, force: bool = False, quiet: bool = False) 
         # Pack teacher logits and (possibly missing, -1) labels into one target tensor per example.
         targets = torch.cat([teacher_logits, torch.tensor(list(transfer["label"])).float()[:, None]], dim=1)
 
-        def loss_fn(logits, target):
-            return distill_loss(logits, target[:, :-1], target[:, -1].long(), config.temperature, config.alpha)
+        def loss_fn(outputs, target):
+            return distill_loss(outputs.logits.float(), target[:, :-1], target[:, -1].long(), config.temperature,
+                                config.alpha, soft_loss)
 
         model, curve = train.fit(model, tokenizer, data.inputs(transfer), targets, loss_fn, config,
                                  desc=f"distil into {config.size}", quiet=quiet, lr_field="distill__lr")
@@ -91,7 +109,7 @@ def distill(config: DistillConfig, *, force: bool = False, quiet: bool = False) 
         return {**train.scores(model, tokenizer, validation, test, max_len=config.task.max_len,
                                precision=config.precision),
                 "transfer_examples": len(transfer), "curve": curve,
-                "soft_loss": "the kit's" if _soft_loss.get() is soft_cross_entropy else "the learner's",
+                "soft_loss": config.soft_loss,
                 "latency_ms": latency_ms(model, batch=1, seq_len=config.task.max_len, repeats=20,
                                          precision=config.precision)}
     return cache.stage("distill", config, build, force=force)

@@ -12,6 +12,7 @@ import torch
 
 from .budget import Budget
 from .device import resolve
+from .methods import TRUNCATED, get
 from .sizes import Size
 
 EFFICIENCY = 0.5          # share of the matmul peak a whole training step reaches (measured 0.4-0.9 for Tiny-Mini)
@@ -98,31 +99,31 @@ class Estimate:
                 f"(this machine allows {self.available / 1e9:.1f} GB)")
 
 
-def estimate(size: Size, method: str, b: Budget, pretrained: str = "own") -> Estimate:
-    """The student's own stages of `method` at budget `b` (the shared teacher and its logits are not counted; a PF or
-    PD student pre-trained elsewhere, `pretrained` "minilm" or "google", costs no pre-training here)."""
+def estimate(size: Size, method: str, b: Budget, pretrained: str | None = None) -> Estimate:
+    """The student's own stages of `method` (a methods.METHODS name) at budget `b`: its pre-training when it starts
+    from its own (`pretrained`, default the method's first start), then its training stage. The shared teacher and its
+    logits are not counted; a student started from weights read elsewhere costs no pre-training here."""
+    chosen = get(method)
+    start = pretrained or chosen.starts[0]
     precision = resolve(b.precision)
-    if method in ("pf", "pd") and pretrained == "minilm" or method == "truncated":
-        size = Size(size.layers, MINILM_HIDDEN, off_grid=True)  # MiniLM's layers keep their width
+    if start in ("minilm", "teacher") or chosen.name == TRUNCATED.name:
+        size = Size(size.layers, MINILM_HIDDEN, off_grid=True)  # the teacher's layers keep their width
     train_texts = b.task.train_examples or TRAIN_TEXTS
-    flops, batch, seq_len = 0.0, b.finetune.batch_size // b.finetune.gradient_accumulation_steps, b.task.max_len
-    if method in ("pf", "pd") and pretrained == "own":
+    config = chosen.config(b)
+    flops, batch, seq_len = 0.0, config.batch_size // config.gradient_accumulation_steps, b.task.max_len
+    if start == "own":
         p = b.pretrain
         sequences = p.steps * p.batch_size
         flops += _train_flops(size, sequences, p.block_size, sequences * p.block_size * p.mask_prob)
         batch, seq_len = p.batch_size // p.gradient_accumulation_steps, p.block_size  # one part's activations at a time
-    if method in ("basic", "pf"):
-        tokens = b.task.max_len * PADDED_SHARE[b.finetune.length_buckets]
-        flops += _train_flops(size, b.finetune.epochs * train_texts, tokens)
-    if method in ("d", "pd"):
-        transfer = (b.logits.transfer_examples or TRANSFER_TEXTS) + train_texts
-        flops += _train_flops(size, b.distill.epochs * transfer, b.task.max_len * PADDED_SHARE[b.distill.length_buckets])
+    texts = (b.logits.transfer_examples or TRANSFER_TEXTS) + train_texts if chosen.teacher else train_texts
+    flops += _train_flops(size, config.epochs * texts, b.task.max_len * PADDED_SHARE[config.length_buckets])
     seconds = flops / (EFFICIENCY * throughput(precision))
     memory = PROCESS_BYTES + _step_bytes(size, batch, seq_len)
     return Estimate(seconds=seconds, memory=memory, available=machine_memory(), precision=precision)
 
 
-def warning(size: Size, method: str, b: Budget, pretrained: str = "own") -> str | None:
+def warning(size: Size, method: str, b: Budget, pretrained: str | None = None) -> str | None:
     """A sentence to show before a run that will not fit this machine's memory or a class's time, else None."""
     guess = estimate(size, method, b, pretrained)
     if guess.fits and not guess.slow:

@@ -6,13 +6,13 @@ import math
 from dataclasses import dataclass, field
 
 from .budget import get_budget
+from .methods import BASIC, D, PD, PF, distilled
 from .results import ANALYSES_BUDGET, GRID_BUDGET, PAPER_WORDS, reading_frame, results_frame, same_shape
 from .sizes import parse_size
 
 # A single run's test accuracy moves by about this much from the split alone: the binomial standard deviation of an
 # accuracy near 0.75 on the embedded task's 1,242 test examples, sqrt(.75 * .25 / 1242).
 SPLIT_NOISE = 0.012
-DISTILLED = {"d", "pd"}  # the methods that learn from a teacher's soft labels
 
 
 
@@ -107,7 +107,7 @@ def _runs(df, size, method, setting="default", name=None):
 
 def _grid_sizes(df) -> list[str]:
     """The students of the main grid (those with basic training), smallest first."""
-    basic = df[(df["analysis"] == "default") & (df["method"] == "basic")]
+    basic = df[(df["analysis"] == "default") & (df["method"] == BASIC.name)]
     return sorted(set(basic["size"]), key=lambda s: parse_size(s, off_grid=True).mlm_params)
 
 
@@ -153,7 +153,7 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
         """One same-shape student at its chosen rate (a variant after "+": "pd+finetune_after", PD then fine-tuned);
         D and PD with the teacher that labelled their transfer set."""
         base = method.split("+")[0]
-        teacher = teacher if base in DISTILLED else ""
+        teacher = teacher if base in distilled() else ""
         if (size, method, teacher) not in chosen:
             return analyses["test_acc"].iloc[:0].rename(method)
         return _runs(analyses[analyses["teacher"] == teacher], size, base, chosen[size, method, teacher], method)
@@ -161,7 +161,7 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
     def teachers(size, methods) -> list[str]:
         """The teachers whose D/PD rows a comparison of `methods` at `size` reads ("" when none is distilled)."""
         named = [t for t in dict.fromkeys(shapes.loc[shapes["size"] == size, "teacher"]) if t]
-        return named if {m.split("+")[0] for m in methods} & DISTILLED and named else [""]
+        return named if {m.split("+")[0] for m in methods} & distilled() and named else [""]
 
     def named(size, teacher):
         return f"{size}, teacher {teacher}" if teacher else size
@@ -177,10 +177,10 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
 
     near_teacher = []
     for size in dict.fromkeys(shapes["size"]):
-        for t in teachers(size, ("pd",)):
+        for t in teachers(size, (PD.name,)):
             teacher = analyses.loc[(analyses["method"] == "teacher") & (analyses["teacher"] == t),
                                    "test_acc"].rename("teacher")
-            pd_runs = same(size, "pd", t)
+            pd_runs = same(size, PD.name, t)
             if len(pd_runs) and len(teacher):
                 near_teacher.append(compare(named(size, t), pd_runs, teacher, within=0.01, budget=analyses_budget))
 
@@ -204,7 +204,7 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
                                  "learn from?",
                                  "5,000 texts against the budget's full set, one seed for the smaller set; the "
                                  "teacher labels every text, so the gain is bounded by the teacher's own accuracy.",
-                                 [c for m in ("d", "pd") for c in settings(m, "default", "transfer_size=5000",
+                                 [c for m in (D.name, PD.name) for c in settings(m, "default", "transfer_size=5000",
                                                                          (analyses_transfer, "5k"))],
                                  analyses_budget),
         "domain": Finding("domain", "the paper also studies how close the transfer text must be to the task (its analysis of "
@@ -212,13 +212,13 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
                           "signal best.", "movie text holds opinions about films like the task's reviews; WordNet "
                           "glosses are definitions with no opinions: the teacher's soft labels on them say little "
                           "about sentiment.",
-                          [c for m in ("d", "pd") for c in settings(m, "domain=movie", "domain=glosses",
+                          [c for m in (D.name, PD.name) for c in settings(m, "domain=movie", "domain=glosses",
                                                                   ("movie", "glosses"))], analyses_budget),
         "pretraining": Finding("pretraining", f"pre-training still matters for compact models: pre-trained and then "
                                f"fine-tuned (PF), they beat the same models trained from scratch ({PAPER}, abstract; "
                                "its comparisons across the 24 sizes).",
                                why_reading(b),
-                               classroom("pf", "basic"), budget),
+                               classroom(PF.name, BASIC.name), budget),
         "pretraining_well_read": Finding("pretraining_well_read", f"pre-training matters for compact models "
                                          f"({PAPER}, abstract), pre-trained at scale as the paper's were; here the "
                                          "pre-training is MiniLM's: PF from its bottom layers against basic training "
@@ -226,7 +226,7 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
                                          "these students differ only in their start: random, or layers pre-trained "
                                          "(and distilled) at scale by MiniLM's authors; reading at scale is what the "
                                          "classroom pre-training lacks.",
-                                         well_read("pf", "basic"), analyses_budget),
+                                         well_read(PF.name, BASIC.name), analyses_budget),
         "distillation": Finding("distillation", f"distilling a fine-tuned teacher's soft labels on unlabeled task text "
                                 f"(D) helps a compact student trained from scratch; yet a random start keeps it from "
                                 f"using the teacher fully ({PAPER}, abstract of v1).",
@@ -235,22 +235,22 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
                                                     if analyses_transfer != transfer else "") +
                                 ", so it can show even at the classroom budget when basic training is weak (the "
                                 "same-shape students, both from a random start, are compared too).",
-                                classroom("d", "basic") + well_read("d", "basic"), budget),
+                                classroom(D.name, BASIC.name) + well_read(D.name, BASIC.name), budget),
         "pd_classroom": Finding("pd_classroom", f"Pre-trained Distillation (PD) beats distillation from a random start "
                                 f"(D); pre-training and distillation have a compound effect, even on the same data "
-                                f"({PAPER}, abstract).", why_reading(b), classroom("pd", "d"), budget),
+                                f"({PAPER}, abstract).", why_reading(b), classroom(PD.name, D.name), budget),
         "pd_well_read": Finding("pd_well_read", f"PD beats D: pre-training and distillation compound ({PAPER}, "
                                 "abstract); here the pre-training is MiniLM's, done at scale: PD from its bottom layers "
                                 "against D of the same shape.", "the same recipe and the same "
                                 "transfer texts; only the start differs: random, or layers that read at scale.",
-                                well_read("pd", "d"), analyses_budget),
+                                well_read(PD.name, D.name), analyses_budget),
         "pd_vs_pf": Finding("pd_vs_pf", f"PD brings further improvements over pre-training and fine-tuning (PF) "
                             f"({PAPER}, abstract).", "both start from MiniLM's layers here. PD learns to copy the "
                             f"teacher on {analyses_transfer} unlabeled texts, so the teacher's own accuracy caps it; PF "
                             f"learns from the labels for {ab.finetune.epochs:g} epochs. The teachers: "
                             f"{_teachers(analyses)}. PD can pass PF only with a teacher well above what PF reaches.",
-                            [c for then in ("", *sorted(set(shapes.loc[shapes["method"] == "pd", "then"]) - {""}))
-                             for c in well_read(f"pd+{then}" if then else "pd", "pf")], analyses_budget),
+                            [c for then in ("", *sorted(set(shapes.loc[shapes["method"] == PD.name, "then"]) - {""}))
+                             for c in well_read(f"{PD.name}+{then}" if then else PD.name, PF.name)], analyses_budget),
         "pd_near_teacher": Finding("pd_near_teacher", "a pre-trained distilled student can come close to its teacher at "
                                    "a fraction of the cost (the paper's size-reduction and speed-up results).",
                                    f"the teachers: {_teachers(analyses)}. A student with fewer layers, distilled on "

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, BertForSequenceClassification
 
 from . import cache, data, train
 from .device import resolve, seed_everything
-from .network import require_hub
-from .sizes import parse_size
+from .models import build_classifier, check_init
 from .speed import latency_ms
 
 
@@ -27,44 +25,9 @@ class FinetuneConfig(train.TrainConfig):
             raise ValueError(f"FinetuneConfig.layers={self.layers!r}: use None or a positive integer")
 
 
-def check_init(init: str) -> None:
-    """Refuse, within seconds, an init that cannot load: a missing folder, or a hub id neither cached nor reachable."""
-    if init == "random" or Path(init).expanduser().exists():
-        return
-    if init.startswith((".", "/", "~")) or init.count("/") > 1 or "\\" in init:
-        raise FileNotFoundError(f"init={init!r}: no such folder; valid: 'random', a model folder, or a hub id "
-                                "like 'google/bert_uncased_L-4_H-256_A-4'")
-    from huggingface_hub import try_to_load_from_cache
-    if not isinstance(try_to_load_from_cache(init, "config.json"), str):  # not downloaded before: needs the hub
-        require_hub(f"the model {init!r}")
-
-
-def build_classifier(init: str, size: str = "tiny", layers: int | None = None, num_labels: int | None = None):
-    """A `BertForSequenceClassification` and its tokenizer: from scratch ("random", or a tokenizer-only folder
-    for random weights over that vocabulary) or from a checkpoint. `num_labels` None: the checkpoint's (else 2)."""
-    if num_labels is not None:
-        extra = {"num_labels": num_labels}
-    else:
-        extra, num_labels = {}, 2
-    if init == "random":
-        model = BertForSequenceClassification(parse_size(size, off_grid=True).bert_config(num_labels=num_labels))
-        return model, data.load_tokenizer()
-    if Path(init).is_dir() and not (Path(init) / "config.json").exists():
-        if not (Path(init) / "tokenizer_config.json").exists():
-            raise ValueError(f"init={init!r} holds neither a model (config.json) nor a tokenizer; valid: 'random', "
-                             "a model folder, a tokenizer folder or a hub id")
-        tokenizer = AutoTokenizer.from_pretrained(init)
-        config = parse_size(size, off_grid=True).bert_config(num_labels=num_labels, vocab_size=len(tokenizer))
-        return BertForSequenceClassification(config), tokenizer
-    if layers:
-        available = AutoConfig.from_pretrained(init).num_hidden_layers
-        if not 1 <= layers <= available:
-            raise ValueError(f"cannot keep {layers} layers of {init}: it has {available} (valid: 1..{available})")
-        extra["num_hidden_layers"] = layers
-    model = AutoModelForSequenceClassification.from_pretrained(init, **extra)
-    has_tokenizer = not Path(init).is_dir() or (Path(init) / "tokenizer_config.json").exists()
-    tokenizer = AutoTokenizer.from_pretrained(init) if has_tokenizer else data.load_tokenizer()
-    return model, tokenizer
+def hard_loss(outputs, labels):
+    """Cross-entropy of the classifier's logits against the labels."""
+    return F.cross_entropy(outputs.logits.float(), labels)
 
 
 def keyed(config: FinetuneConfig) -> FinetuneConfig:
@@ -89,7 +52,7 @@ def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False
         name = {"teacher": "the teacher", "truncated": f"the teacher's bottom {config.layers} layers"}.get(
             role, Path(config.init).name if config.init != "random" else config.size)
         model, curve = train.fit(model, tokenizer, data.inputs(train_split), torch.tensor(list(train_split["label"])),
-                                 F.cross_entropy, config, desc=f"fine-tune {name}", quiet=quiet, lr_field=f"{role}__lr")
+                                 hard_loss, config, desc=f"fine-tune {name}", quiet=quiet, lr_field=f"{role}__lr")
         train.save_model(model, tokenizer, work)
         return {**train.scores(model, tokenizer, validation, test, max_len=config.task.max_len,
                                precision=config.precision),

@@ -140,13 +140,14 @@ def setup(name: str, budget="classroom", student=None, seed: int = 0, out_dir=No
     if not quiet:
         from .cache import runs_dir
         from .estimate import estimate
+        from .methods import PD
         print(f"{name}: student {lesson.size} ({lesson.size.short}), budget {lesson.budget.name!r}, task "
               f"{lesson.budget.task.name!r}, seed {lesson.seed}; artifacts in {runs_dir()}")
         cached = [p for stage in ("pretrain", "finetune", "logits", "distill") if (runs_dir() / stage).is_dir()
                   for p in (runs_dir() / stage).iterdir() if p.is_dir() and "." not in p.name]
         print(f"{len(cached)} trained stage(s) are cached there and are reused where this notebook's settings match "
               f"(a prepared pack: `wellread unpack FILE`); training {lesson.size} from nothing here (pre-training + "
-              f"distillation) takes {estimate(lesson.size, 'pd', lesson.budget)}.")
+              f"distillation) takes {estimate(lesson.size, PD.name, lesson.budget)}.")
     return lesson
 
 

@@ -10,14 +10,17 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from . import methods
+from .methods import BASIC, METHODS, PD, PF, REFERENCES, TRUNCATED
 from .sizes import HIDDENS, LAYERS, all_sizes, parse_size
 
-METHOD_LABELS = {"basic": "Basic (random init → fine-tune)", "pf": "PF (pre-train → fine-tune)",
-                 "d": "D (random init → distil)", "pd": "PD (pre-train → distil)",
-                 "truncated": "Truncated teacher → fine-tune", "teacher": "Teacher"}
-METHOD_COLORS = {"basic": "#9e9e9e", "pf": "#1f77b4", "d": "#ff7f0e", "pd": "#2ca02c", "truncated": "#9467bd",
-                 "teacher": "#d62728"}
 TEMPLATE = "plotly_white"
+
+
+def _known(methods) -> list[str]:
+    """The registry's methods and the teacher that occur in `methods`, in the registry's order."""
+    present = set(methods)
+    return [m for m in (*METHODS, *REFERENCES) if m in present]
 
 
 def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
@@ -257,13 +260,13 @@ def method_bars(df, metric: str = "test_acc", reference: dict | None = None,
     """Mean of `metric` per method (rows of Result.row()), with error bars (std) when several seeds ran.
 
     `reference` = {"label": value} adds horizontal lines (e.g. the teacher's accuracy)."""
-    order = [m for m in METHOD_LABELS if m in set(df["method"])] + sorted(set(df["method"]) - set(METHOD_LABELS))
+    order = _known(df["method"]) + sorted(set(df["method"]) - set(_known(df["method"])))
     stats = df.groupby("method")[metric].agg(["mean", "std", "count"]).reindex(order)
     many = bool((stats["count"] > 1).any())
     fig = go.Figure(go.Bar(
-        x=[METHOD_LABELS.get(m, m) for m in order], y=stats["mean"],
+        x=[methods.label(m) for m in order], y=stats["mean"],
         error_y=dict(type="data", array=stats["std"].fillna(0), visible=many),
-        marker_color=[METHOD_COLORS.get(m, "#7f7f7f") for m in order],
+        marker_color=[methods.color(m) for m in order],
         text=[f"{v:.3f}" + (f" ± {s:.3f}" if many and s == s else "") for v, s in zip(stats["mean"], stats["std"])],
         textposition="outside", customdata=stats["count"],
         hovertemplate="%{x}: %{y:.3f} (%{customdata} seed(s))<extra></extra>"))
@@ -280,16 +283,16 @@ def accuracy_vs_latency(df, metric: str = "test_acc", teacher: dict | None = Non
     stats = df.groupby(["method", "size"]).agg(acc=(metric, "mean"), latency=("latency_ms", "mean"),
                                                 params=("params", "first")).reset_index()
     for _, r in stats.iterrows():
-        fig.add_trace(go.Scatter(x=[r["latency"]], y=[r["acc"]], mode="markers+text", name=METHOD_LABELS.get(r["method"], r["method"]),
+        fig.add_trace(go.Scatter(x=[r["latency"]], y=[r["acc"]], mode="markers+text", name=methods.label(r["method"]),
                                  text=[f"{r['method']} {r['size']}"], textposition="top center",
                                  marker=dict(size=8 + 10 * math.log10(max(r["params"], 1e6) / 1e6),
-                                             color=METHOD_COLORS.get(r["method"], "#7f7f7f")),
+                                             color=methods.color(r["method"])),
                                  hovertemplate=f"{r['method']} {r['size']}: %{{y:.3f}} at %{{x:.1f}} ms, "
                                                f"{_millions(r['params'])} params<extra></extra>"))
     if teacher:
         fig.add_trace(go.Scatter(x=[teacher["latency_ms"]], y=[teacher[metric]], mode="markers+text",
                                  name="teacher", text=["teacher"], textposition="top center",
-                                 marker=dict(symbol="star", size=16, color=METHOD_COLORS["teacher"])))
+                                 marker=dict(symbol="star", size=16, color=methods.color("teacher"))))
     fig.update_xaxes(title="CPU latency, ms (batch 1, this machine)", type="log")
     fig.update_yaxes(title=metric.replace("_", " "))
     return _layout(fig, "Accuracy against speed (marker size: parameters)", height=450)
@@ -303,10 +306,10 @@ def experiment(df, x: str, y: str = "test_acc", color: str = "method", title: st
     for (key, variant), part in df.groupby([color, "variant"], sort=False):
         stats = part.groupby(x)[y].agg(["mean", "std", "count"]).reset_index()
         categorical = stats[x].dtype == object
-        name = METHOD_LABELS.get(key, str(key)) + (f", {variant.replace('=', ' ')}" if variant else "")
+        name = methods.label(key) + (f", {variant.replace('=', ' ')}" if variant else "")
         fig.add_trace(go.Scatter(x=stats[x], y=stats["mean"], mode="lines+markers" if not categorical else "markers",
                                  name=name, line=dict(dash="dot" if variant else None),
-                                 marker=dict(size=10, color=METHOD_COLORS.get(key), symbol="diamond" if variant else None),
+                                 marker=dict(size=10, color=methods.color(key), symbol="diamond" if variant else None),
                                  error_y=dict(type="data", array=stats["std"].fillna(0),
                                               visible=bool((stats["count"] > 1).any()))))
     fig.update_xaxes(title=x_title or x.replace("_", " "), type="log" if log_x else None)
@@ -328,9 +331,9 @@ def methods_by_size(df, metric: str = "test_acc", title: str = "Test accuracy by
     """Grouped bars: one group per size (ordered by parameters), one bar per method, mean ± std over seeds."""
     order = sorted(df["size"].unique(), key=_params)
     fig = go.Figure()
-    for method in [m for m in METHOD_LABELS if m in set(df["method"])]:
+    for method in _known(df["method"]):
         stats = df[df["method"] == method].groupby("size")[metric].agg(["mean", "std", "count"]).reindex(order)
-        fig.add_trace(go.Bar(name=METHOD_LABELS[method], x=order, y=stats["mean"], marker_color=METHOD_COLORS[method],
+        fig.add_trace(go.Bar(name=methods.label(method), x=order, y=stats["mean"], marker_color=methods.color(method),
                              error_y=dict(type="data", array=stats["std"].fillna(0), visible=bool((stats["count"] > 1).any()))))
     fig.update_layout(barmode="group")
     fig.update_yaxes(title=metric.replace("_", " "))
@@ -343,9 +346,9 @@ def starts_bars(df, teacher: float | None = None, title: str = "Where the studen
     (results.starts_frame), with the teacher as a line: what reading before training buys."""
     fig = go.Figure()
     df = df.assign(group=[f"{s}<br>{z}<br>{src}" for s, z, src in zip(df["start"], df["size"], df["source"])])
-    for recipe, color in (("fine-tuned on the labels", METHOD_COLORS["pf"]), ("distilled from the teacher", METHOD_COLORS["pd"])):
+    for recipe, shade in ((PF.recipe, PF.color), (PD.recipe, PD.color)):
         part = df[df["recipe"] == recipe]
-        fig.add_trace(go.Bar(x=part["group"], y=part["test_acc"], name=recipe, marker_color=color,
+        fig.add_trace(go.Bar(x=part["group"], y=part["test_acc"], name=recipe, marker_color=shade,
                              error_y=dict(type="data", array=part["test_sd"].fillna(0)),
                              text=[f"{v:.3f}" for v in part["test_acc"]], textposition="outside",
                              customdata=part["seeds"], hovertemplate="%{x}: %{y:.3f} (%{customdata} seed(s))<extra></extra>"))
@@ -373,7 +376,7 @@ def reading_curve(df, ends=None, learner: dict | None = None, paper_words: float
     losses = read.groupby("steps").agg(tokens=("pretrain_tokens", "first"), loss=("heldout_loss", "first"),
                                        unigram=("unigram_loss", "first")).reset_index()
     fig.add_trace(go.Scatter(x=losses["tokens"], y=losses["loss"], mode="lines+markers", name="the student",
-                             marker=dict(color=METHOD_COLORS["pf"])), row=1, col=1)
+                             marker=dict(color=PF.color)), row=1, col=1)
     if len(losses):
         fig.add_hline(y=float(losses["unigram"].iloc[0]), line_dash="dot", line_color="#7f7f7f", row=1, col=1,
                       annotation_text="unigram model", annotation_position="bottom right")
@@ -382,19 +385,19 @@ def reading_curve(df, ends=None, learner: dict | None = None, paper_words: float
         stats = part.groupby("steps").agg(tokens=("pretrain_tokens", "first"), mean=("test_acc", "mean"),
                                           sd=("test_acc", "std"), seeds=("seed", "nunique")).reset_index()
         fig.add_trace(go.Scatter(x=stats["tokens"], y=stats["mean"], mode="lines+markers", showlegend=False,
-                                 marker=dict(color=METHOD_COLORS["pf"]), customdata=stats["seeds"],
+                                 marker=dict(color=PF.color), customdata=stats["seeds"],
                                  error_y=dict(type="data", array=stats["sd"].fillna(0)),
                                  hovertemplate="%{x:.3s} tokens: %{y:.3f} (%{customdata} seeds)<extra></extra>"),
                       row=1, col=col)
         random_start = df[(df["steps"] == 0) & (df["labels"] == labels)]["test_acc"]
         if len(random_start):
-            fig.add_hline(y=float(random_start.mean()), line_dash="dash", line_color=METHOD_COLORS["basic"], row=1,
+            fig.add_hline(y=float(random_start.mean()), line_dash="dash", line_color=BASIC.color, row=1,
                           col=col, annotation_text=f"random start {random_start.mean():.3f}",
                           annotation_position="bottom right")
     if ends is not None and len(ends):
         fig.add_trace(go.Scatter(x=[paper_words] * len(ends), y=ends["test_acc"], mode="markers+text",
                                  text=[f"MiniLM's layers, {s}" for s in ends["size"]], textposition="middle left",
-                                 marker=dict(symbol="diamond", size=11, color=METHOD_COLORS["truncated"]),
+                                 marker=dict(symbol="diamond", size=11, color=TRUNCATED.color),
                                  error_y=dict(type="data", array=ends["test_sd"].fillna(0)),
                                  name="read at scale elsewhere (another shape; x: the paper's 3.3B words)"),
                       row=1, col=2)

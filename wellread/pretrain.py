@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from . import data, train
 from .cache import atomic_path, config_key, discard_unreadable, runs_dir, stage
 from .device import autocast, check_precision, processes, resolve, seed_everything
+from .models import build_model
 from .sizes import parse_size
 from .vocab import CORPORA, get_tokenizer, tokenize_corpus
 
@@ -170,12 +171,6 @@ def unigram_entropy(train_blocks, eval_input_ids, eval_labels, vocab_size) -> fl
 
 # ---------------------------------------------------------------------------------------------------
 # The pre-training run
-
-def build_model(size: str, vocab_size: int):
-    """A freshly initialised BertForMaskedLM of `size` with `vocab_size` tokens."""
-    from transformers import BertForMaskedLM
-    return BertForMaskedLM(parse_size(size).bert_config(vocab_size=vocab_size))
-
 
 def masked_batches(blocks: torch.Tensor, tokenizer, batch_size: int, mask_prob: float, generator, device,
                    share: tuple[int, int] = (0, 1)):

@@ -4,6 +4,7 @@ paper's published numbers (data/paper_results.csv) to set beside them."""
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pandas as pd
 from . import plots
 from .budget import get_budget
 from .cache import atomic_path
+from .methods import BASIC, D, METHODS, PD, PF, TRUNCATED
 from .sizes import VOCAB_SIZE, parse_size
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -21,10 +23,11 @@ GRID_BUDGET = "classroom-v2"
 ANALYSES_BUDGET = "classroom-v1"
 
 
-# The committed results file's columns: the run, its scores, where and how it ran, and what the student read.
-COLUMNS = ["size", "method", "seed", "setting", "val_acc", "test_acc", "val_f1", "test_f1", "params", "latency_ms",
-           "wall_s", "budget", "commit", "date", "machine", "task", "pretrained", "teacher", "pretrain_tokens",
-           "heldout_loss", "unigram_loss", "precision", "cpu_flags"]
+# The committed results file's columns: the run, what it varies (analysis, x, variant: typed fields; `setting` is their
+# name for people), its scores, where and how it ran, and what the student read.
+COLUMNS = ["size", "method", "seed", "setting", "analysis", "x", "variant", "val_acc", "test_acc", "val_f1", "test_f1",
+           "params", "latency_ms", "wall_s", "budget", "commit", "date", "machine", "task", "pretrained", "teacher",
+           "labels", "pretrain_tokens", "heldout_loss", "unigram_loss", "precision", "cpu_flags"]
 RESULTS_CSV = DATA / "results" / "results.csv"
 
 
@@ -59,8 +62,10 @@ def results_grid() -> pd.DataFrame | None:
     return pd.concat([pd.read_csv(f).assign(file=f.name) for f in files], ignore_index=True)
 
 
-_NUMERIC = ("seed", "val_acc", "test_acc", "val_f1", "test_f1", "params", "latency_ms", "wall_s", "pretrain_tokens",
+_NUMERIC = ("seed", "val_acc", "test_acc", "val_f1", "test_f1", "params", "latency_ms", "wall_s", "labels", "pretrain_tokens",
             "heldout_loss", "unigram_loss")
+# The analyses a run can belong to: name -> (figure name, x axis title, log x). A rename here is followed by every
+# reader, notebook and figure; Setting refuses a name that is not here.
 ANALYSES = {"transfer_size": ("transfer_size", "transfer examples", True),
             "domain": ("domain", "transfer text", False),
             "labels": ("labels", "labeled examples", True),
@@ -69,37 +74,93 @@ ANALYSES = {"transfer_size": ("transfer_size", "transfer examples", True),
             "finetune_lr": ("finetune_lr", "fine-tuning learning rate", True),
             "block": ("block", "pre-training block length (tokens)", False),
             "vocab": ("vocab", "student vocabulary (tokens)", True)}
+# Runs that are not an analysis along one axis: the main grid, the truncated teacher's depths, the same-shape study,
+# the reading curve and the fair well-read design.
+GROUPS = ("default", "layers", "same_shape", "reading", "fair_well_read")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What a run varies, as typed fields of its record: its analysis (ANALYSES or GROUPS), its x value on that
+    analysis's axis, and a variant (a second knob held fixed along the axis, e.g. "epochs=10")."""
+    analysis: str = "default"
+    x: object = ""
+    variant: str = ""
+
+    def __post_init__(self):
+        if self.analysis not in (*ANALYSES, *GROUPS):
+            raise ValueError(f"unknown analysis {self.analysis!r}; valid: {[*ANALYSES, *GROUPS]}")
+
+    @property
+    def name(self) -> str:
+        """The setting's name for people and for finding a row again: "transfer_size=5000", "labels=1000,epochs=10"."""
+        head = self.analysis if self.x in ("", None) else f"{self.analysis}={self.x:g}" if isinstance(self.x, float) \
+            else f"{self.analysis}={self.x}"
+        return ",".join(part for part in (head, self.variant) if part)
+
+    def columns(self) -> dict:
+        return {"setting": self.name, "analysis": self.analysis, "x": self.x, "variant": self.variant}
 
 
 def results_frame(rows):
-    """Rows (dicts, e.g. read from the CSV as strings, or a DataFrame) -> a typed DataFrame with `analysis`, `x`
-    and `variant` parsed from `setting` ("default", "transfer_size=5000", "labels=1000,epochs=10", ...)."""
+    """Rows (dicts, e.g. read from the CSV as strings, or a DataFrame) -> a typed DataFrame: numbers as numbers, x a
+    number where it is one, every row's analysis and variant filled."""
     df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     if df.empty:
         return df
     for col in _NUMERIC:
         if col in df:
             df[col] = pd.to_numeric(df[col], errors="coerce")
-    setting = df["setting"].fillna("default").astype(str) if "setting" in df else pd.Series("default", index=df.index)
-    parts = setting.str.partition(",")
-    first, df["variant"] = parts[0], parts[2]
-    # "transfer_size=5000" is the transfer analysis at x=5000; "same_shape,lr=0.0003" the same-shape rows at one rate
-    df["analysis"] = first.str.split("=").str[0].where(first.str.contains("="), first.where(first != "", "default"))
-    df["x"] = first.str.split("=", n=1).str[1]
+    for col, empty in (("analysis", "default"), ("variant", ""), ("x", "")):
+        df[col] = df[col].fillna(empty).replace("", empty) if col in df else empty
     numeric_x = pd.to_numeric(df["x"], errors="coerce")
-    df["x"] = numeric_x.where(numeric_x.notna(), df["x"])
+    df["x"] = numeric_x.where(numeric_x.notna(), df["x"]).astype(object)
     return df
+
+
+def of(frame, analysis: str):
+    """The rows of one analysis; a name no run can produce is refused (a renamed analysis fails loudly, not empty)."""
+    Setting(analysis)
+    return frame[frame["analysis"] == analysis] if len(frame) else frame
+
+
+# The paper's three orderings, as the fair well-read design measures them: (better, worse, what the gap shows).
+ORDERINGS = [(PF.name, BASIC.name, "reading helps"), (PD.name, D.name, "reading compounds with distillation"),
+             (PD.name, PF.name, "distillation adds to reading")]
+
+
+def fair_setting(labels: int) -> Setting:
+    """The fair well-read design's setting: the teacher, basic and PF on `labels` labelled examples."""
+    return Setting("fair_well_read", variant=f"labels={labels}")
+
+
+def ordering_gaps(rows, budget: str, labels: int = 1000) -> pd.DataFrame:
+    """Each ordering's gap in test accuracy (points) in the fair well-read rows, paired by seed: mean, sd, twice the
+    standard error of the mean, and the validation gap beside it."""
+    df = results_frame(rows)
+    df = df[(df["budget"] == budget) & (df["setting"] == fair_setting(labels).name)] if len(df) else df
+    out = []
+    for better, worse, why in ORDERINGS:
+        test = df.pivot_table(index="seed", columns="method", values="test_acc") if len(df) else pd.DataFrame()
+        val = df.pivot_table(index="seed", columns="method", values="val_acc") if len(df) else pd.DataFrame()
+        paired = {better, worse} <= set(test.columns)
+        gap = ((test[better] - test[worse]).dropna() * 100) if paired else pd.Series(dtype=float)
+        n, sd = len(gap), float(gap.std()) if len(gap) > 1 else float("nan")
+        out.append({"gap": f"{METHODS[better].short} − {METHODS[worse].short}", "why": why, "seeds": n,
+                    "test": float(gap.mean()) if n else float("nan"), "sd": sd, "two_se": 2 * sd / n ** 0.5 if n else sd,
+                    "val": float((val[better] - val[worse]).mean() * 100) if paired else float("nan")})
+    return pd.DataFrame(out)
 
 
 def pf_lead(rows):
     """PF against basic training wherever both ran: test and validation means over seeds, seeds, and PF - basic."""
     df = results_frame(rows)
-    if df.empty or not {"basic", "pf"} <= set(df["method"]):
+    if df.empty or not {BASIC.name, PF.name} <= set(df["method"]):
         return df.iloc[:0]
-    both = df[df["method"].isin(["basic", "pf"])].groupby(["budget", "size", "setting", "method"])
+    both = df[df["method"].isin([BASIC.name, PF.name])].groupby(["budget", "size", "setting", "method"])
     lead = both.agg(test=("test_acc", "mean"), val=("val_acc", "mean"), seeds=("seed", "nunique")).unstack("method")
     lead = lead.dropna()
-    lead[("pf - basic", "")] = lead["test", "pf"] - lead["test", "basic"]
+    lead[("pf - basic", "")] = lead["test", PF.name] - lead["test", BASIC.name]
     return lead
 
 
@@ -125,7 +186,7 @@ def _reference_points(df, part, key):
         ref = df[df["size"].isin(set(part["size"])) & df["method"].isin(methods) & (df["setting"] == setting)].copy()
         ref["analysis"], ref["variant"] = key, variant
         budgets = ref["budget"] if "budget" in ref else [ANALYSES_BUDGET] * len(ref)
-        ref["x"] = [0 if key == "pretrain_steps" and m == "basic" else default_x[key](b)
+        ref["x"] = [0 if key == "pretrain_steps" and m == BASIC.name else default_x[key](b)
                     for m, b in zip(ref["method"], budgets)]
         if key == "pretrain_steps":
             ref["method"] = "pf"  # one line: basic training is PF with no pre-training
@@ -200,25 +261,21 @@ def same_shape(rows, budget: str = ANALYSES_BUDGET) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)
 
 
-RECIPES = {"basic": "fine-tuned on the labels", "pf": "fine-tuned on the labels",
-           "d": "distilled from the teacher", "pd": "distilled from the teacher"}
-
-
 def starts_frame(mine, rows=None, budget: str = ANALYSES_BUDGET) -> pd.DataFrame:
     """Where each student started (none, own, minilm, google) and how it was trained, side by side: your runs
     (`mine`, rows of Result.row()) and the committed grid's same-shape rows. One row per (start, size, recipe)."""
     out = []
     df = pd.DataFrame(list(mine) if not isinstance(mine, pd.DataFrame) else mine)
-    df = df[df["method"].isin(list(RECIPES))] if len(df) else df
+    df = df[df["method"].isin([m.name for m in METHODS.values() if m.name != TRUNCATED.name])] if len(df) else df
     if len(df):
-        start = df["pretrained"] if "pretrained" in df else df["method"].map({"pf": "own", "pd": "own"})
+        start = df["pretrained"] if "pretrained" in df else df["method"].map({m: m_.starts[0] for m, m_ in METHODS.items()})
         for (begin, size, method), g in df.assign(start=start.fillna("none")).groupby(["start", "size", "method"]):
-            out.append({"start": begin, "size": size, "recipe": RECIPES[method], "method": method, "source": "your runs",
+            out.append({"start": begin, "size": size, "recipe": METHODS[method].recipe, "method": method, "source": "your runs",
                         "seeds": len(g), "test_acc": g["test_acc"].mean(),
                         "test_sd": g["test_acc"].std() if len(g) > 1 else float("nan")})
     if rows is not None:
         for _, r in same_shape(rows, budget).query("then == ''").iterrows():
-            out.append({"start": r["pretrained"], "size": r["size"], "recipe": RECIPES[r["method"]], "method": r["method"],
+            out.append({"start": r["pretrained"], "size": r["size"], "recipe": METHODS[r["method"]].recipe, "method": r["method"],
                         "source": "committed grid", "lr": r["lr"], "seeds": r["seeds"], "test_acc": r["test_acc"],
                         "test_sd": r["test_sd"]})
     order = {"none": 0, "own": 1, "minilm": 2, "google": 3}
@@ -270,4 +327,4 @@ def reading_table(rows) -> pd.DataFrame:
 def reading_ends(rows, budget: str = ANALYSES_BUDGET) -> pd.DataFrame:
     """Students that read elsewhere, at scale, for the curve's end: PF from MiniLM's layers (same-shape rows)."""
     table = same_shape(rows, budget)
-    return table[(table["method"] == "pf") & (table["pretrained"] == "minilm")].reset_index(drop=True)
+    return table[(table["method"] == PF.name) & (table["pretrained"] == "minilm")].reset_index(drop=True)

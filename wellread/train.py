@@ -176,9 +176,10 @@ def encode(tokenizer, texts: list, max_len: int):
                      return_tensors="pt")
 
 
-def fit(model, tokenizer, texts: list, targets: torch.Tensor, loss_of_logits: Callable, config: TrainConfig, *,
+def fit(model, tokenizer, texts: list, targets: torch.Tensor, loss_of_outputs: Callable, config: TrainConfig, *,
         desc: str = "fine-tune", quiet: bool = False, lr_field: str = ""):
-    """Train a classifier on `texts` for `config.epochs` -> (model, curve); `lr_field`: config.lr's budget field."""
+    """Train a classifier on `texts` for `config.epochs` -> (model, curve). `loss_of_outputs(outputs, target)` sees
+    the model's whole output (logits, and hidden states when its config asks for them); `lr_field`: config.lr's field."""
     generator = seed_everything(config.seed)
     steps = max(1, round(config.epochs * math.ceil(len(texts) / config.batch_size)))
     acc, model, optimizer, scheduler = trainer(model, steps, lr=config.lr, weight_decay=config.weight_decay,
@@ -190,7 +191,7 @@ def fit(model, tokenizer, texts: list, targets: torch.Tensor, loss_of_logits: Ca
 
     def loss_fn(model, batch):
         encoded, target = batch
-        return loss_of_logits(model(**encoded).logits.float(), target)
+        return loss_of_outputs(model(**encoded), target)
 
     losses = loop(acc, model, optimizer, scheduler, batches, loss_fn, steps=steps, desc=desc, quiet=quiet,
                   lr_field=lr_field)

@@ -11,7 +11,7 @@ import traitlets
 
 from .budget import BUDGETS, get_budget
 from .estimate import estimate, warning
-from .recipes import METHODS, PRETRAINED
+from .methods import METHODS, PD, PRETRAINED
 from .sizes import HIDDENS, LAYERS, Size, parse_size
 
 
@@ -69,9 +69,9 @@ class StudentPicker(W.VBox):
         if save:
             from .lessons import save_student
             note = f" — saved to {save_student(size)} for the next notebooks"
-        guess = estimate(size, "pd", get_budget(self._budget))
+        guess = estimate(size, PD.name, get_budget(self._budget))
         advice = (f"PD at the {self._budget!r} budget here: {guess}" if guess.fits and not guess.slow else
-                  f"<span style='color:#d62728'>{warning(size, 'pd', get_budget(self._budget))}</span>")
+                  f"<span style='color:#d62728'>{warning(size, PD.name, get_budget(self._budget))}</span>")
         self.status.value = (f"Student: <b>{size}</b> ({size.short}, {size.mlm_params / 1e6:.1f}M parameters){note}"
                              f"<br>{advice}")
         if self._on_change:
@@ -90,7 +90,7 @@ def student_picker(value="tiny", save: bool = True, on_change=None, budget="clas
 
 def method_picker(value="pd", methods=None) -> W.Dropdown:
     methods = list(methods or METHODS)
-    return W.Dropdown(options=[(f"{m}: {METHODS.get(m, m)}", m) for m in methods], value=value,
+    return W.Dropdown(options=[(f"{m}: {METHODS[m].description}", m) for m in methods], value=value,
                       description="method", style={"description_width": "initial"}, layout=W.Layout(width="420px"))
 
 
