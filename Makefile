@@ -30,8 +30,9 @@ data: setup
 tour: data
 	$(BIN)/wellread tour
 
+# Two workers, one per core; a test file stays on one worker (the notebook tests share their executed copies).
 test: data
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean-runs:
 	rm -rf runs

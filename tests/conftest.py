@@ -12,10 +12,12 @@ from wellread.pretrain import PretrainConfig
 
 
 def pytest_configure(config):
-    # Tests never touch the learner's runs/: one scratch runs folder per test session
-    # (tests that need isolation set their own). The data pack cache is shared on purpose.
-    if "WELLREAD_RUNS" not in os.environ:
-        os.environ["WELLREAD_RUNS"] = tempfile.mkdtemp(prefix="wellread-test-runs-")
+    # Tests never touch the learner's runs/: one scratch runs folder per test process, so two pytest-xdist workers
+    # never see each other's artifacts (tests that need isolation set their own). The data pack cache is shared.
+    if "WELLREAD_RUNS" not in os.environ or os.environ.get("WELLREAD_TEST_RUNS") == os.environ["WELLREAD_RUNS"]:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        os.environ["WELLREAD_RUNS"] = os.environ["WELLREAD_TEST_RUNS"] = tempfile.mkdtemp(
+            prefix=f"wellread-test-runs-{worker}-")
 
 
 def _same_step(make_model, loss_fn, whole, parts):

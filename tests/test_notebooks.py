@@ -15,6 +15,7 @@ import pytest
 
 from wellread import lessons, results, tour
 from wellread.budget import get_budget
+from wellread.lessons import TOUR
 from wellread.recipes import METHODS
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -125,7 +126,24 @@ def _execute(name, out_dir, **parameters) -> dict:
     tour.run_notebooks([name], budget="smoke", student="tiny", seed=0, out_dir=out_dir, html=False, quiet=True,
                        parameters=parameters)
     TIMINGS[name] = time.time() - started
+    if name in TOUR:  # the learner's prediction meets the measurement: the verdict is printed (none was made here)
+        shown = _printed(nbformat.read(out_dir / f"{name}.ipynb", as_version=4))
+        assert "No prediction made (MY_PREDICTION is None)" in shown, f"{name}: no verdict printed"
     return json.loads((out_dir / f"{name}.json").read_text())
+
+
+def _printed(nb) -> str:
+    """Everything a notebook's code cells printed or displayed as text."""
+    return "\n".join(out.get("text", "") or out.get("data", {}).get("text/plain", "")
+                     for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", []))
+
+
+@pytest.mark.parametrize("name", TOUR)
+def test_a_prediction_before_the_result_and_a_verdict_after(name):
+    cells = [c.source for c in nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4).cells if c.cell_type == "code"]
+    asked = [i for i, source in enumerate(cells) if source.lstrip().startswith("MY_PREDICTION = None")]
+    judged = [i for i, source in enumerate(cells) if "MY_PREDICTION" in source and i not in asked]
+    assert len(asked) == 1 and judged and min(judged) > asked[0], f"{name}: a MY_PREDICTION cell, then its verdict"
 
 
 def _acc(value):

@@ -162,6 +162,22 @@ def save_summary(name: str, numbers: dict, out_dir=None) -> Path:
 # ---------------------------------------------------------------------------------------------------
 # Figures
 
+def verdict(prediction, measured, *, within: float | None = None) -> str:
+    """Your prediction beside what the run measured, in one line (printed and returned). A number is right when it
+    is `within` of the measurement; anything else when it is the same word or answer."""
+    if prediction is None:
+        line = (f"Measured: {measured}. No prediction made (MY_PREDICTION is None): write yours in the prediction cell "
+                "and run the notebook again before you look.")
+    elif within is not None and isinstance(prediction, (int, float)) and isinstance(measured, (int, float)):
+        close = abs(prediction - measured) <= within
+        line = f"You predicted {prediction:g}; measured {measured:.3g}: {'within' if close else 'not within'} {within:g} of it."
+    else:
+        same = str(prediction).strip().lower() == str(measured).strip().lower()
+        line = f"You predicted {prediction!r}; measured {measured!r}: {'it matches' if same else 'it does not match'}."
+    print(line)
+    return line
+
+
 class LiveFigure:
     """A figure shown once and redrawn in place (a display handle, not a widget).
 

@@ -21,7 +21,8 @@ from .methods import METHODS, TRUNCATED
 from .sizes import parse_size
 
 PACK_FORMAT = 1
-SHARED_FOLDERS = ("pretrain", "finetune", "logits", "distill", "truncate", "vocab", "tokens", "speed")  # runs/ folders shared
+SHARED_FOLDERS = ("pretrain", "finetune", "logits", "states", "distill", "pkd", "truncate", "vocab", "tokens",
+                  "speed")  # runs/ folders shared
 MANIFEST = "wellread-pack.json"
 
 
