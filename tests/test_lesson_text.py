@@ -57,3 +57,15 @@ def test_the_teachers_guide_covers_every_lesson_with_answers():
         assert any(name in h or re.search(rf"\bNotebook {number}\b", h) for h in headings), \
             f"docs/teachers.md has no section for {name}"
     assert "answer" in text.lower()
+
+
+def test_no_budget_version_or_teacher_id_in_a_lesson():
+    """Learners track one reference grid: budget versions and teacher ids stay in docs/results.md."""
+    import re
+    banned = re.compile(r"classroom-v\d|minilm-l6-|mpnet-base-")
+    for path in sorted(NOTEBOOK_DIR.glob("0[0-5]_*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown" or "print(" in cell.source:
+                texts = re.findall(r"\"[^\"\n]*\"|'[^'\n]*'", cell.source) if cell.cell_type == "code" else [cell.source]
+                found = [t for t in texts if banned.search(t)]
+                assert not found, f"{path.name}: {found}"

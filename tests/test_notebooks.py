@@ -129,6 +129,8 @@ def _execute(name, out_dir, **parameters) -> dict:
     if name in TOUR:  # the learner's prediction meets the measurement: the verdict is printed (none was made here)
         shown = _printed(nbformat.read(out_dir / f"{name}.ipynb", as_version=4))
         assert "No prediction made (MY_PREDICTION is None)" in shown, f"{name}: no verdict printed"
+        # one reference grid: no budget versions or teacher ids reach the learner
+        assert not re.findall(r".{0,60}(?:classroom-v\d|minilm-l6-|mpnet-base-).{0,20}", shown), name
     return json.loads((out_dir / f"{name}.json").read_text())
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from .budget import get_budget
 from .methods import BASIC, D, PD, PF, distilled
-from .results import ANALYSES_BUDGET, GRID_BUDGET, PAPER_WORDS, reading_frame, results_frame, same_shape
+from .results import (ANALYSES_BUDGET, GRID_BUDGET, PAPER_WORDS, grid_name, reading_frame, results_frame, same_shape,
+                      teacher_words)
 from .sizes import parse_size
 
 # A single run's test accuracy moves by about this much from the split alone: the binomial standard deviation of an
@@ -79,9 +80,9 @@ class Finding:
         budgets = list(dict.fromkeys(c.budget for c in self.comparisons if c.budget))
         if not budgets and self.budget:
             budgets = [self.budget]  # nothing measured: say where it looked
-        source = f" in the committed grid at the {' and '.join(budgets)} budget{'s' * (len(budgets) > 1)}" if budgets else ""
+        source = f" in {' and '.join(grid_name(b) for b in budgets)}" if budgets else ""
         lines = [f"The paper found: {self.paper}", f"You see{source} ({seen}):"]
-        lines += [f"  {c.text()}" + (f" [{c.budget}]" if len(budgets) > 1 else "") for c in self.comparisons]
+        lines += [f"  {c.text()}" + (f" [{grid_name(c.budget)}]" if len(budgets) > 1 else "") for c in self.comparisons]
         lines.append(f"{'Why it shows here' if self.shown else 'Why they differ'}: {self.why}")
         return "\n".join(lines)
 
@@ -93,7 +94,7 @@ def why_reading(budget) -> str:
     """Why the classroom pre-training cannot show what reading buys, with the budget's own token count."""
     p = budget.pretrain
     tokens = p.steps * p.batch_size * p.block_size / 1e6
-    return (f"the paper's students read 3.3 billion words for a million steps; the {budget.name} student reads about "
+    return (f"the paper's students read 3.3 billion words for a million steps; a student of {grid_name(budget.name)} reads about "
             f"{tokens:.0f} million tokens (at 6 million it ends only ~0.6 nats below a unigram model): it learns which "
             "words are common, not how sentences work. MiniLM's layers did read at scale, so the same recipe with them "
             "shows what reading buys.")
@@ -114,13 +115,7 @@ def _grid_sizes(df) -> list[str]:
 def _teachers(df) -> str:
     """The teachers with rows in `df`, in words with their test accuracy."""
     rows = df[df["method"] == "teacher"]
-    words = {"minilm-l6": "MiniLM (6 layers of 384)", "mpnet-base": "MPNet (12 layers of 768, 110M parameters)"}
-    out = []
-    for name, acc in zip(rows["teacher"], rows["test_acc"]):
-        model, _, epochs = str(name).rpartition("-")
-        if model:
-            out.append(f"{name} = {words.get(model, model)} fine-tuned for {epochs.removesuffix('ep')} epoch(s), "
-                       f"test {acc:.3f}")
+    out = [f"{teacher_words(name)}, test {acc:.3f}" for name, acc in zip(rows["teacher"], rows["test_acc"]) if name]
     return "; ".join(out) or "none recorded"
 
 
@@ -164,7 +159,7 @@ def findings(rows, budget: str = GRID_BUDGET, analyses_budget: str = ANALYSES_BU
         return named if {m.split("+")[0] for m in methods} & distilled() and named else [""]
 
     def named(size, teacher):
-        return f"{size}, teacher {teacher}" if teacher else size
+        return f"{size}, teacher {teacher_words(teacher)}" if teacher else size
 
     def well_read(a, b):
         out = []

@@ -223,9 +223,24 @@ def committed_figures(rows, metric: str = "test_acc") -> dict:
         return {}
     main_grid = df[(df["budget"] == GRID_BUDGET) & df["analysis"].isin(["default", "layers"])]  # methods only
     analyses = results_figures(df[df["budget"] == ANALYSES_BUDGET], metric,
-                               source=f"committed grid, {ANALYSES_BUDGET} budget")
+                               source=grid_name(ANALYSES_BUDGET))
     analyses.pop("methods", None)  # that budget's main grid is not the README's
-    return {**results_figures(main_grid, metric, source=f"committed grid, {GRID_BUDGET} budget"), **analyses}
+    return {**results_figures(main_grid, metric, source=grid_name(GRID_BUDGET)), **analyses}
+
+
+def grid_name(budget: str) -> str:
+    """How a lesson names the committed rows of a budget: learners track one reference grid, not budget versions
+    (docs/results.md says which budget each is)."""
+    return {GRID_BUDGET: "the reference grid", ANALYSES_BUDGET: "the longer reference grid"}.get(
+        budget, f"the {budget} budget's runs")
+
+
+def teacher_words(teacher: str) -> str:
+    """A teacher id ("minilm-l6-1ep") in words: "MiniLM fine-tuned 1 epoch"."""
+    model, _, epochs = str(teacher).rpartition("-")
+    name = {"minilm-l6": "MiniLM", "mpnet-base": "MPNet"}.get(model, model or str(teacher))
+    count = epochs.removesuffix("ep")
+    return f"{name} fine-tuned {count} epoch{'' if count == '1' else 's'}" if model else name
 
 
 def committed_budget(frame, budget: str) -> str:
