@@ -41,6 +41,7 @@ def test_hit_miss_and_force(runs):
 def test_an_interrupted_build_is_never_read_and_can_resume(runs):
     def crash(work):
         (work / "checkpoint.txt").write_text("half")
+        cache.mark_resumable(work, step=1)  # the kit's record: only such a folder is resumed
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -173,3 +174,37 @@ def test_keys_are_the_same_wherever_the_runs_and_the_cache_live(tmp_path, monkey
         keys.append(cache.config_key({"init": init, "teacher": teacher, "steps": 3}))
     assert keys[0] == keys[1]
     assert cache.config_key({"init": "/elsewhere/pretrain/abc123"}) != cache.config_key({"init": "<runs>/pretrain/abc123x"})
+
+
+def test_a_planted_partial_never_reaches_an_artifact(runs):
+    """A `<key>.partial` the kit did not make resumable (a crash's leftovers, or a planted file) is cleared first."""
+    work = runs / "toy" / (cache.config_key(Toy()) + ".partial")
+    work.mkdir(parents=True)
+    (work / "payload.txt").write_text("planted")
+    (work / "checkpoint.txt").write_text("no record of the kit")
+    with pytest.warns(UserWarning, match="holds no checkpoint the kit recorded"):
+        built = cache.stage("toy", Toy(), lambda w: {"files": sorted(p.name for p in w.iterdir())})
+    assert cache.metrics(built)["files"] == [] and not (built / "payload.txt").exists()
+    # a record naming another key is not this stage's either
+    other = runs / "toy" / (cache.config_key(Toy(steps=9)) + ".partial")
+    other.mkdir(parents=True)
+    (other / "checkpoint.txt").write_text("half")
+    (other / cache.CHECKPOINT_RECORD).write_text('{"stage": "toy", "key": "000000000000"}')
+    (other / "payload.txt").write_text("planted")
+    with pytest.warns(UserWarning, match="holds no checkpoint the kit recorded"):
+        built = cache.stage("toy", Toy(steps=9), lambda w: {"files": sorted(p.name for p in w.iterdir())})
+    assert cache.metrics(built)["files"] == []
+
+
+def test_nothing_in_the_kit_unpickles():
+    """Every load of weights, checkpoints, tokens and logits is safetensors, JSON, Arrow or weights_only torch."""
+    import re
+    from pathlib import Path
+    package = Path(cache.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\bpickle\b|weights_only\s*=\s*False|allow_pickle\s*=\s*True", line) or \
+                    ("torch.load(" in line and "weights_only=True" not in line):
+                found.append(f"{path.name}:{i}: {line.strip()}")
+    assert not found, found

@@ -15,3 +15,45 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(capsys):
     assert "tiny" in capsys.readouterr().err
     assert main(["run", "pd", "--budget", "lavish"]) == 2
     assert "classroom" in capsys.readouterr().err
+
+
+def test_booleans_parse_and_settings_that_cannot_work_are_refused(capsys):
+    from wellread.cli import parse_overrides
+    parsed = parse_overrides(["pretrain__compile=false", "finetune_after=Yes", "distill__length_buckets=0",
+                              "pretrain__steps=5"])
+    assert parsed == {"pretrain__compile": False, "finetune_after": True, "distill__length_buckets": False,
+                      "pretrain__steps": 5}
+    assert main(["run", "basic", "--budget", "smoke", "--set", "pretrain__compile=maybe"]) == 2
+    assert "pretrain__compile is true or false" in capsys.readouterr().err
+    assert main(["run", "basic", "--budget", "smoke", "--seed", "4294967296"]) == 2
+    assert "--seed 4294967296: use an integer from 0 to 4294967295" in capsys.readouterr().err
+    assert main(["run", "d", "--budget", "smoke", "--set", "distill__temperature=1e-30"]) == 2
+    assert "distill__temperature=1e-30: use a number >= 0.05" in capsys.readouterr().err
+
+
+def test_a_file_where_a_folder_belongs_is_one_sentence(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "runs"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("WELLREAD_RUNS", str(blocker))
+    assert main(["run", "basic", "--budget", "smoke", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is a file where the kit needs a folder" in err and "Errno" not in err and len(err.splitlines()) == 1
+
+
+def test_sigterm_says_what_was_interrupted_and_exits_143(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    env = {**os.environ, "WELLREAD_RUNS": str(tmp_path / "runs")}
+    child = subprocess.Popen([sys.executable, "-m", "wellread.cli", "run", "pf", "--budget", "smoke", "--set",
+                              "pretrain__steps=100000"], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "runs" / "pretrain").exists() and time.time() < deadline and child.poll() is None:
+        time.sleep(0.5)
+    time.sleep(2)
+    child.send_signal(signal.SIGTERM)
+    err = child.communicate(timeout=60)[1]
+    assert child.returncode == 143, err
+    assert "wellread: stopped by SIGTERM while building pretrain/" in err and "Traceback" not in err

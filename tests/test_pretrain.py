@@ -117,7 +117,7 @@ def test_tokenizer_is_real_and_packing(toy, tokenizer):
     assert (blocks == tokenizer.unk_token_id).float().mean() < 0.01
     again = vocab.tokenize_corpus("general", tokenizer, 32)  # from the cache now
     assert torch.equal(blocks, again)
-    assert len(list((cache.runs_dir() / "tokens").glob("*.pt"))) == 1
+    assert len(list((cache.runs_dir() / "tokens").glob("*.safetensors"))) == 1
     _, labels = pretrain.mask_tokens(blocks, tokenizer, 0.15, torch.Generator().manual_seed(0))
     special = torch.isin(blocks, torch.tensor(tokenizer.all_special_ids))
     assert 0.13 < (labels != -100).sum() / (~special).sum() < 0.17
@@ -209,7 +209,7 @@ def test_resume_equals_uninterrupted_and_seeds(toy, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         pretrain.pretrain(config, quiet=True, checkpoint_every=4, on_eval=stop)
     partial = next((tmp_path / "other" / "pretrain").glob("*.partial"))
-    assert torch.load(partial / "checkpoint.pt", weights_only=False)["state"]["step"] == 4
+    assert torch.load(partial / "checkpoint.pt", weights_only=True)["state"]["step"] == 4
     steps_seen = []
     resumed = pretrain.pretrain(config, quiet=True, checkpoint_every=4, on_eval=lambda s, *_: steps_seen.append(s))
     assert steps_seen == [6, 8, 10, 12]
@@ -243,6 +243,7 @@ def test_an_unreadable_checkpoint_is_discarded_and_the_stage_starts_over(toy):
     partial = cache.runs_dir() / "pretrain" / f"{cache.config_key(resolved)}.partial"
     partial.mkdir(parents=True)
     (partial / "checkpoint.pt").write_bytes(b"")  # a 0-byte checkpoint, as a full disk or a kill can leave
+    cache.mark_resumable(partial, step=2)
     with pytest.warns(UserWarning, match="unreadable"):
         path = pretrain.pretrain(config, quiet=True)
     assert cache.metrics(path)["steps"] == 4 and not partial.exists()

@@ -315,6 +315,7 @@ def test_ctrl_c_during_pre_training_keeps_its_checkpoint_and_says_a_rerun_resume
     def pretraining(*args, **kwargs):
         def build(work):
             (work / "checkpoint.pt").write_bytes(b"step 200")
+            cache.mark_resumable(work, step=200)
             raise KeyboardInterrupt
         cache.stage("pretrain", {"steps": 500}, build)
     monkeypatch.setattr(recipes, "run", pretraining)
@@ -402,7 +403,7 @@ def _pack_with(tmp_path, manifest, members=()):
     return path
 
 
-SHA = "0" * 64
+SHA = {"sha256": "0" * 64, "size": 1}
 GOOD = {"format": share.PACK_FORMAT, "kit_version": share.__version__}
 
 
@@ -410,12 +411,13 @@ GOOD = {"format": share.PACK_FORMAT, "kit_version": share.__version__}
     ([1, 2], (), r"its wellread-pack.json is malformed: expected an object with \"format\""),
     ({**GOOD}, (), r"its wellread-pack.json is malformed"),
     ({**GOOD, "files": {"finetune/k/model.safetensors": "abc"}}, (), r"is malformed.*sha256 \(64 hex digits\)"),
-    ({**GOOD, "files": {"../evil.sh": SHA}}, (), r"lists '../evil.sh', which points outside runs/"),
+    ({**GOOD, "files": {"../evil.json": SHA}}, (), r"lists '../evil.json', which points outside runs/"),
     ({**GOOD, "files": {}}, [("/etc/evil", b"x")], r"member '/etc/evil' points outside runs/ \(an absolute path"),
     ({**GOOD, "files": {}}, [("finetune/../../evil", b"x")], r"member 'finetune/../../evil' points outside runs/"),
     ({**GOOD, "files": {}}, [("notes.txt", b"x")], r"member 'notes.txt' is not inside one of runs/'s stage folders"),
-    ({**GOOD, "files": {}}, [("finetune/k/link", None)], r"member 'finetune/k/link' is a link, not a plain file"),
-    ({**GOOD, "files": {}}, [("finetune/k/extra", b"x")], r"member 'finetune/k/extra' is not in its manifest"),
+    ({**GOOD, "files": {}}, [("finetune/k/link.json", None)],
+     r"member 'finetune/k/link.json' is a link, not a plain file"),
+    ({**GOOD, "files": {}}, [("finetune/k/extra.json", b"x")], r"member 'finetune/k/extra.json' is not in its manifest"),
 ])
 def test_a_malformed_pack_is_refused_with_the_reason(manifest, members, message, runs, capsys, tmp_path):
     line = _one_line(capsys, ["unpack", str(_pack_with(tmp_path, manifest, members))])

@@ -25,7 +25,7 @@ def runs(tmp_path, monkeypatch):
     for steps in (1, 2):
         cache.stage("finetune", Toy(steps), build)
     (tmp_path / "runs" / "tokens").mkdir()
-    (tmp_path / "runs" / "tokens" / "abc.pt").write_bytes(b"blocks")
+    (tmp_path / "runs" / "tokens" / "abc.safetensors").write_bytes(b"blocks")
     (tmp_path / "runs" / "finetune" / "zzz.partial").mkdir()  # never packed
     return tmp_path / "runs"
 
@@ -61,7 +61,7 @@ def test_tampered_foreign_and_old_packs_are_refused_and_add_nothing(runs, tmp_pa
     monkeypatch.setenv("WELLREAD_RUNS", str(empty))
     tampered = _rewrite(archive, tmp_path / "t.tar.gz",
                         lambda name, data: data.replace(b"w" * 4, b"XXXX") if name.endswith(".safetensors") else data)
-    with pytest.raises(ValueError, match="does not match its sha256.*tampered"):
+    with pytest.raises(ValueError, match="does not match its size and sha256.*tampered"):
         share.unpack(tampered, quiet=True)
 
     def older(name, data):
@@ -80,4 +80,7 @@ def test_the_cli_packs_and_unpacks(runs, tmp_path, capsys):
     assert main(["pack", str(tmp_path / "p.tar.gz"), "--quiet"]) == 0
     assert main(["unpack", str(tmp_path / "p.tar.gz")]) == 0
     assert "unpacked 0 artifact(s)" in capsys.readouterr().out  # all already there: kept as they are
+    assert main(["pack", str(tmp_path / "p.tar.gz"), "--quiet"]) == 2  # never overwrites a file unasked
+    assert "already exists" in capsys.readouterr().err
+    assert main(["pack", str(tmp_path / "p.tar.gz"), "--quiet", "--force"]) == 0
     assert main(["unpack", str(tmp_path / "nope.tar.gz")]) == 2

@@ -206,9 +206,43 @@ def damage(folder: Path) -> str | None:
     return None
 
 
+CHECKPOINT_RECORD = "checkpoint.json"
+
+
+def mark_resumable(work: Path, **record) -> None:
+    """Say, in the kit's own record, that `work` (a stage's `<key>.partial`) holds a checkpoint to resume from."""
+    write_json(work / CHECKPOINT_RECORD, {"stage": work.parent.name, "key": work.name.removesuffix(".partial"),
+                                          **record})
+
+
+def checkpoint_record(work: Path) -> dict | None:
+    """The kit's record of a resumable work folder, or None when it has none that names this very stage and key."""
+    try:
+        record = json.loads((work / CHECKPOINT_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    mine = {"stage": work.parent.name, "key": work.name.removesuffix(".partial")}
+    return record if isinstance(record, dict) and all(record.get(k) == v for k, v in mine.items()) else None
+
+
 def _resumable(work: Path) -> bool:
-    """A work folder a rerun can continue from: it holds a checkpoint (pre-training writes checkpoint.pt)."""
-    return work.is_dir() and any(p.name.startswith("checkpoint") for p in work.iterdir())
+    """A work folder a rerun can continue from: a checkpoint beside the kit's record of it (mark_resumable)."""
+    return work.is_dir() and checkpoint_record(work) is not None and any(
+        p.name.startswith("checkpoint") and p.name != CHECKPOINT_RECORD for p in work.iterdir())
+
+
+def _fresh_work(work: Path, force: bool) -> None:
+    """Make `work` the folder this build writes into: a verified checkpoint is kept to resume from (and nothing else
+    that lies beside it); any other leftover (a crash's, or planted) is removed, so it can never reach an artifact."""
+    if work.exists() and (force or not _resumable(work)):
+        if not force:
+            warnings.warn(f"{work} holds no checkpoint the kit recorded for this stage (a crash's leftovers, or put "
+                          "there by hand): removing it and starting over")
+        shutil.rmtree(work) if work.is_dir() else work.unlink()
+    elif work.exists():
+        for extra in (p for p in work.iterdir() if not p.name.startswith("checkpoint")):
+            shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+    work.mkdir(parents=True, exist_ok=True)
 
 
 def stage(name: str, config, build: Callable[[Path], dict], *, force: bool = False) -> Path:
@@ -230,9 +264,7 @@ def stage(name: str, config, build: Callable[[Path], dict], *, force: bool = Fal
                 return final
             warnings.warn(f"{final} is damaged: {why}; rebuilding it")
         work = final.with_name(final.name + ".partial")
-        if force and work.exists():
-            shutil.rmtree(work)
-        work.mkdir(parents=True, exist_ok=True)
+        _fresh_work(work, force)
         started = time.time()
         try:
             metrics = build(work) or {}

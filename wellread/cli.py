@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import sys
 import time
 import warnings
@@ -59,13 +60,33 @@ def _sizes(args) -> None:
               f"{s.embedding_params / s.mlm_params:>16.0%}")
 
 
+BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+SEEDS = 2 ** 32  # numpy's seeds: 0 .. 2**32 - 1
+
+
+def _field_type(name: str) -> str:
+    """The declared type of a budget field ("bool", "int | None", ...), or "" for a name the budget will refuse."""
+    from dataclasses import fields, is_dataclass
+    from .budget import ALIASES, BUDGETS
+    stage, _, field = ALIASES.get(name, name).partition("__")
+    owner = BUDGETS["classroom"] if not field else getattr(BUDGETS["classroom"], stage, None)
+    declared = {f.name: f.type for f in fields(owner)} if is_dataclass(owner) else {}
+    return str(declared.get(field or stage, ""))
+
+
 def parse_overrides(pairs) -> dict:
-    """`--set pretrain__steps=500` pairs -> get_budget keyword arguments (numbers parsed, `none` is None)."""
+    """`--set pretrain__steps=500` pairs -> get_budget keyword arguments: booleans from true/false/yes/no/1/0 for a
+    field declared bool, numbers parsed, `none` is None."""
     out = {}
     for pair in pairs or []:
         name, sep, text = pair.partition("=")
         if not sep:
             raise ValueError(f"--set {pair!r}: write FIELD=VALUE, e.g. --set pretrain__steps=500")
+        if _field_type(name) == "bool":
+            if text.strip().lower() not in BOOLEANS:
+                raise ValueError(f"--set {name}={text}: {name} is true or false (also yes/no, 1/0)")
+            out[name] = BOOLEANS[text.strip().lower()]
+            continue
         try:
             value = int(text)
         except ValueError:
@@ -127,9 +148,9 @@ def _prepare(args) -> None:
 def _pack(args) -> None:
     from .share import pack, unpack
     if args.command == "pack":
-        print(f"packed into {pack(args.file, quiet=args.quiet)}")
+        print(f"packed into {pack(args.file, force=args.force, quiet=args.quiet)}")
     else:
-        unpack(args.file, quiet=args.quiet)
+        unpack(args.file, expect=args.expect, quiet=args.quiet)
 
 
 def _tour(args) -> None:
@@ -191,6 +212,11 @@ def main(argv=None) -> int:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("file")
         p.add_argument("--quiet", action="store_true")
+        if name == "pack":
+            p.add_argument("--force", action="store_true", help="replace FILE if it exists (kept otherwise)")
+        else:
+            p.add_argument("--expect", metavar="SHA256", help="refuse the archive unless its sha256 is this one (the "
+                           "hash its maker published beside it)")
         p.set_defaults(func=_pack)
 
     for name, func, helptext in [("tour", _tour, "run notebooks 0-5 and export an HTML report"),
@@ -221,23 +247,40 @@ def main(argv=None) -> int:
         p.set_defaults(func=func)
 
     args = parser.parse_args(argv)
+    seed = getattr(args, "seed", 0)
+    if not 0 <= seed < SEEDS:
+        print(f"wellread: --seed {seed}: use an integer from 0 to {SEEDS - 1}", file=sys.stderr)
+        return 2
+    previous = signal.signal(signal.SIGTERM, _terminated)
     with warnings.catch_warnings():
         warnings.showwarning = _warning_line
         try:
             args.func(args)
         except KeyboardInterrupt as error:
             where = _note(error) or f"while running `wellread {args.command}`"
-            print(f"wellread: interrupted {where}; what was finished is kept: run the same command again to resume",
+            how = "stopped by SIGTERM" if isinstance(error, Terminated) else "interrupted"
+            print(f"wellread: {how} {where}; what was finished is kept: run the same command again to resume",
                   file=sys.stderr)
-            return 130
+            return 143 if isinstance(error, Terminated) else 130
         except Exception as error:
             if os.environ.get("WELLREAD_DEBUG"):
                 raise
-            expected = isinstance(error, (ValueError, RuntimeError, OSError)) or _notebook_failed(error)
+            expected = isinstance(error, (ValueError, RuntimeError, OSError)) or _notebook_failed(error) \
+                or "No space left on device" in str(error)
             print(f"wellread: {_message(error)}" + ("" if expected else " (unexpected: a bug in the kit; "
                   "WELLREAD_DEBUG=1 shows the traceback)"), file=sys.stderr)
             return 2 if expected else 1
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a closed terminal, a stopped container): unwound like Ctrl-C, so work in progress is kept."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
 
 
 def _note(error: BaseException) -> str:
@@ -252,6 +295,14 @@ def _notebook_failed(error: Exception) -> bool:
 
 def _message(error: Exception) -> str:
     """One line: what went wrong, where, and what to do."""
+    if not isinstance(error, OSError) and "No space left on device" in str(error):  # a library's own error type
+        error = OSError(errno.ENOSPC, "No space left on device")
+    if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"cannot write {error.filename or 'a file'}: the folder is read-only or not yours; set WELLREAD_RUNS "
+                "(artifacts) and WELLREAD_CACHE (the data pack) to folders you can write, or fix its permissions")
+    if isinstance(error, OSError) and error.errno in (errno.ENOTDIR, errno.EEXIST):
+        return (f"{error.filename or 'a path'} is a file where the kit needs a folder (or lies under one): set "
+                "WELLREAD_RUNS and WELLREAD_CACHE to folders, or move that file away")
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         at = f" writing {error.filename}" if error.filename else ""
         where = f" ({_note(error)})" if _note(error) else ""

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from . import data, train
-from .cache import atomic_path, config_key, discard_unreadable, runs_dir, stage
+from .cache import (CHECKPOINT_RECORD, atomic_path, checkpoint_record, config_key, discard_unreadable, mark_resumable, runs_dir,
+                    stage)
 from .device import autocast, check_precision, processes, resolve, seed_everything
 from .models import build_model
 from .sizes import parse_size
@@ -243,14 +244,22 @@ def is_built(config: PretrainConfig) -> bool:
 
 
 def _load_checkpoint(path: Path):
-    """The checkpoint in a work folder, or None when there is none or it is unreadable (then it is discarded)."""
+    """The checkpoint in a work folder, or None when there is none, it is unreadable or it is not this stage's (then
+    it is discarded). Loaded as tensors and plain values only: nothing in it can run code."""
     if not path.exists():
         return None
     try:
-        return torch.load(path, weights_only=False)
-    except Exception as e:  # a 0-byte or truncated file: any of EOFError, RuntimeError, UnpicklingError...
+        saved = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as e:  # a 0-byte or truncated file, or one holding anything but tensors and plain values
         discard_unreadable(path, e)
         return None
+    work = path.parent
+    record = saved.get("record") if isinstance(saved, dict) else None
+    if not isinstance(record, dict) or record.get("key") != work.name.removesuffix(".partial") \
+            or record.get("stage") != work.parent.name or checkpoint_record(work) is None:
+        discard_unreadable(path, ValueError("it is not this stage's checkpoint (no matching record of the kit)"))
+        return None
+    return saved
 
 
 def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_every: int, snapshots: list) -> dict:
@@ -275,6 +284,10 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
 
     state = {"step": 0, "curve": [], "eval_curve": [], "tokens_seen": 0, "train_s": 0.0, "smooth": None}
     ckpt = work / "checkpoint.pt"
+
+    def record(step: int) -> dict:
+        return {"stage": work.parent.name, "key": work.name.removesuffix(".partial"), "step": step}
+
     saved = _load_checkpoint(ckpt)
     if saved is not None:  # resume: weights, optimizer moments, schedule, and every random state
         student.load_state_dict(saved["model"])
@@ -292,7 +305,8 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
                         "scheduler": scheduler.state_dict(), "gen": gen.get_state(),
                         "torch_rng": torch.get_rng_state(),  # dropout draws from the global RNG
                         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                        "state": state}, tmp)
+                        "state": state, "record": record(state["step"])}, tmp)
+        mark_resumable(work, step=state["step"])
 
     started = time.time() - state["train_s"]
 
@@ -346,6 +360,7 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
     student.save_pretrained(work)
     tokenizer.save_pretrained(work)
     ckpt.unlink(missing_ok=True)
+    (work / CHECKPOINT_RECORD).unlink(missing_ok=True)
     return summary()
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
+import sys
 import tarfile
 import time
+import unicodedata
 import uuid
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from .estimate import estimate
 from .methods import METHODS, TRUNCATED
 from .sizes import parse_size
 
-PACK_FORMAT = 1
+PACK_FORMAT = 2  # 2: the manifest gives each file's size; .partial, .lock and pickled files are refused
 SHARED_FOLDERS = ("pretrain", "finetune", "logits", "states", "distill", "pkd", "truncate", "vocab", "tokens",
                   "speed")  # runs/ folders shared
 MANIFEST = "wellread-pack.json"
@@ -56,24 +59,96 @@ def prepare(budget: str = "classroom", students=("tiny",), *, quiet: bool = Fals
     return took
 
 
-def pack(path, *, quiet: bool = False) -> Path:
-    """Write every finished stage artifact under runs/ into one .tar.gz with a manifest (sha256 of every file)."""
-    runs = cache.runs_dir()
-    files = sorted(p for stage in SHARED_FOLDERS if (runs / stage).is_dir() for p in (runs / stage).rglob("*")
-                   if p.is_file() and not any(part.endswith((".partial", ".lock")) or part.startswith(".")
-                                              for part in p.relative_to(runs).parts))
+# What a pack carries: the kinds of file finished stages write (weights, configs and records, datasets, tokenizers).
+# Anything else, pickled objects above all, is refused: a pack is a file from a stranger.
+PACKED_SUFFIXES = (".json", ".safetensors", ".arrow", ".txt")
+SAFE_NAME = re.compile(r"[A-Za-z0-9._/-]+")
+RECORDS = ("stage.json", "metrics.json")  # every finished stage folder holds both
+UNRECORDED = ("vocab", "tokens")  # folders the kit writes outside cache.stage: no records
+STALE_S = 3600  # a temporary folder or file older than this is a killed run's: removed at the next start
+
+
+def pack_limit() -> int:
+    """The most bytes an unpacked pack may hold: $WELLREAD_PACK_LIMIT_GB (default 20), checked before writing."""
+    return int(float(os.environ.get("WELLREAD_PACK_LIMIT_GB") or 20) * 2 ** 30)
+
+
+def printable(text) -> str:
+    """A stranger's text made safe to print: control characters and bidirectional overrides shown as escapes."""
+    return "".join(c if c.isprintable() and unicodedata.category(c) != "Cf" else c.encode("unicode_escape").decode()
+                   for c in str(text))
+
+
+def _not_packable(name: str) -> str | None:
+    """Why a member path may not be in a pack (pack writes only finished stages' plain files), or None."""
+    if not SAFE_NAME.fullmatch(name):
+        return ("has characters outside [A-Za-z0-9._/-] (a control character, a bidirectional override or a "
+                "look-alike slash)")
+    outside = _outside(name)
+    if outside:
+        return outside
+    if any(part.startswith(".") or part.endswith((".partial", ".lock")) or ".tmp-" in part for part in name.split("/")):
+        return "is a work folder, a lock or a temporary file: a pack holds finished stages only"
+    if not name.endswith(PACKED_SUFFIXES):
+        return f"is not a kind of file a finished stage writes (valid: {', '.join(PACKED_SUFFIXES)})"
+    return None
+
+
+def _code_inside(head: bytes) -> str | None:
+    """Why a file's first bytes say it could run code when loaded (pickled data, or a torch.save zip holding some)."""
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "is pickled data (it could run code when loaded)"
+    if head[:4] == b"PK\x03\x04":
+        return "is a zip archive, as torch.save writes (pickled data inside could run code)"
+    return None
+
+
+def _clean_stale(folder: Path, pattern: str) -> None:
+    """Remove what a killed pack or unpack left in `folder` (older than an hour), saying so."""
+    for leftover in folder.glob(pattern) if folder.is_dir() else []:
+        try:
+            if time.time() - leftover.stat().st_mtime > STALE_S:
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+                print(f"wellread: removed {leftover}, left by an interrupted pack or unpack", file=sys.stderr)
+        except OSError:
+            pass
+
+
+def packed_files(runs: Path) -> list[Path]:
+    """The files `pack` writes: those of finished stage folders (with their records) and the tokenizer caches."""
+    out = []
+    for stage in SHARED_FOLDERS:
+        for entry in sorted((runs / stage).iterdir()) if (runs / stage).is_dir() else []:
+            files = [entry] if entry.is_file() else sorted(p for p in entry.rglob("*") if p.is_file())
+            if entry.is_dir() and stage not in UNRECORDED and not all((entry / r).is_file() for r in RECORDS):
+                continue  # unfinished
+            out += [p for p in files if _not_packable(str(p.relative_to(runs).as_posix())) is None]
+    return out
+
+
+def pack(path, *, force: bool = False, quiet: bool = False) -> Path:
+    """Write every finished stage under runs/ into one .tar.gz with a manifest (each file's size and sha256). An
+    existing file is kept unless `force`."""
+    runs, path = cache.runs_dir(), Path(path)
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} already exists: choose another name, or add --force (force=True) to replace it")
+    _clean_stale(path.parent, f".{path.name}.tmp-*")
+    files = packed_files(runs)
     if not files:
         raise ValueError(f"nothing to pack in {runs}: run `wellread prepare` (or the notebooks) first")
     manifest = {"format": PACK_FORMAT, "kit_version": __version__, **cache.provenance(),
-                "files": {str(p.relative_to(runs)): cache.file_sha256(p) for p in tqdm(files, desc="hashing", disable=quiet)}}
-    path = Path(path)
+                "files": {p.relative_to(runs).as_posix(): {"sha256": cache.file_sha256(p), "size": p.stat().st_size}
+                          for p in tqdm(files, desc="hashing", disable=quiet)}}
     with cache.atomic_path(path) as tmp, tarfile.open(tmp, "w:gz") as tar:
         body = json.dumps(manifest, indent=1).encode()
         info = tarfile.TarInfo(MANIFEST)
         info.size = len(body)
         tar.addfile(info, io.BytesIO(body))
         for p in tqdm(files, desc="packing", disable=quiet):
-            tar.add(p, arcname=str(p.relative_to(runs)), recursive=False)
+            tar.add(p, arcname=p.relative_to(runs).as_posix(), recursive=False)
+    if not quiet:
+        print(f"sha256 of {path.name}: {cache.file_sha256(path)} (publish it beside the file: `wellread unpack "
+              f"{path.name} --expect <sha256>` then refuses any other)")
     return path
 
 
@@ -87,26 +162,76 @@ def _outside(name: str) -> str | None:
     return None
 
 
-def _check_manifest(path: Path, manifest) -> None:
-    """A manifest is an object with format, kit_version and files: {member path inside runs/: its sha256}."""
+def _check_manifest(path: Path, manifest) -> dict:
+    """A manifest is an object with format, kit_version and files: {member path: {"sha256": ..., "size": ...}}."""
+    refuse = f"{path}: its {MANIFEST} "
     files = manifest.get("files") if isinstance(manifest, dict) else None
-    if not isinstance(files, dict) or not all(isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
-                                              for v in files.values()):
-        raise ValueError(f"{path}: its {MANIFEST} is malformed: expected an object with \"format\", \"kit_version\" "
-                         "and \"files\" mapping each member's path to its sha256 (64 hex digits): refusing the pack; "
-                         "nothing was added to runs/")
-    bad = next(((name, why) for name in files for why in [_outside(name)] if why), None)
+    if not isinstance(files, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("sha256"), str) and re.fullmatch(r"[0-9a-f]{64}", v["sha256"])
+            and isinstance(v.get("size"), int) and not isinstance(v.get("size"), bool) and v["size"] >= 0
+            for v in files.values()):
+        raise ValueError(refuse + "is malformed: expected an object with \"format\", \"kit_version\" and \"files\" "
+                         "mapping each member's path to its sha256 (64 hex digits) and size in bytes: refusing the "
+                         "pack; nothing was added to runs/")
+    bad = next(((name, why) for name in files for why in [_not_packable(name)] if why), None)
     if bad:
-        raise ValueError(f"{path}: its {MANIFEST} lists {bad[0]!r}, which {bad[1]}: refusing the pack; nothing was "
-                         "added to runs/")
+        raise ValueError(refuse + f"lists {printable(bad[0])!r}, which {bad[1]}: refusing the pack; nothing was added "
+                         "to runs/")
+    folders = {"/".join(n.split("/")[:2]) for n in files if n.count("/") >= 2 and n.split("/")[0] not in UNRECORDED}
+    unfinished = sorted(f for f in folders if not all(f"{f}/{r}" in files for r in RECORDS))
+    if unfinished:
+        raise ValueError(refuse + f"lists {unfinished[0]!r} without its {' and '.join(RECORDS)}: a pack holds finished "
+                         "stages only: refusing the pack; nothing was added to runs/")
+    total = sum(v["size"] for v in files.values())
+    if total > pack_limit():
+        raise ValueError(refuse + f"says it unpacks to {total / 2 ** 30:.1f} GiB, above the limit of "
+                         f"{pack_limit() / 2 ** 30:.0f} GiB (WELLREAD_PACK_LIMIT_GB): refusing the pack before writing "
+                         "anything")
+    return files
 
 
-def unpack(path, *, quiet: bool = False) -> list[Path]:
-    """Check a pack (format, kit version, every file's sha256, nothing outside runs/), then move each stage folder
-    into runs/ in one rename; stages already there are kept. Returns the stage folders added."""
+def _check_members(path: Path, tar, files: dict) -> list:
+    """Every member a plain file the manifest lists, at the size it states, before anything is written."""
+    members, seen = [], set()
+    for member in tar.getmembers():
+        name = member.name
+        if name == MANIFEST:
+            continue
+        why = _not_packable(name)
+        if why:
+            raise ValueError(f"{path}: member {printable(name)!r} {why}: refusing the pack; nothing was added to runs/")
+        if not member.isfile():
+            kind = "link" if member.issym() or member.islnk() else "folder or device"
+            raise ValueError(f"{path}: member {name!r} is a {kind}, not a plain file: refusing the pack; nothing was "
+                             "added to runs/")
+        if name not in files or name in seen:
+            raise ValueError(f"{path}: member {name!r} is not in its manifest, or twice in the archive (tampered or "
+                             "damaged): refusing the pack; nothing was added to runs/")
+        if member.size != files[name]["size"]:
+            raise ValueError(f"{path}: member {name!r} holds {member.size:,} bytes where its manifest says "
+                             f"{files[name]['size']:,} (tampered or damaged): refusing the pack; nothing was added to runs/")
+        seen.add(name)
+        members.append(member)
+    missing = sorted(set(files) - seen)
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} file(s) of its manifest are missing, e.g. {missing[0]}: refusing the "
+                         "pack; nothing was added to runs/")
+    return members
+
+
+def unpack(path, *, expect: str | None = None, quiet: bool = False) -> list[Path]:
+    """Check a pack whole before writing anything (its sha256 if `expect`, format, kit version, every name, size and
+    kind), then extract it into a temporary folder, check every file's bytes and sha256, and move each stage folder
+    into runs/ in one rename; stages already there are kept. Nothing in it is ever unpickled or run."""
     path, runs = Path(path), cache.runs_dir()
     if not path.is_file():
         raise FileNotFoundError(f"no pack at {path}")
+    _clean_stale(runs, ".unpack-*")
+    if expect is not None:
+        digest = cache.file_sha256(path)
+        if digest != str(expect).strip().lower():
+            raise ValueError(f"{path} has sha256 {digest}, not the {printable(expect)} you expected: it is not the file "
+                             "that was published; nothing was added to runs/")
     try:
         tar = tarfile.open(path, "r:*")
     except (tarfile.TarError, OSError) as e:
@@ -114,52 +239,48 @@ def unpack(path, *, quiet: bool = False) -> list[Path]:
     with tar:
         try:
             manifest = json.load(tar.extractfile(MANIFEST))
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, tarfile.TarError):
             raise ValueError(f"{path} is not a wellread pack: it has no readable {MANIFEST}") from None
-        _check_manifest(path, manifest)
-        if manifest.get("format") != PACK_FORMAT or not _compatible(str(manifest.get("kit_version", ""))):
-            raise ValueError(f"{path} was packed by wellread {manifest.get('kit_version')} (pack format "
-                             f"{manifest.get('format')}); this is wellread {__version__} (format {PACK_FORMAT}), whose "
-                             f"cache keys differ: prepare the pack again with this version (`wellread prepare`, "
-                             f"then `wellread pack`)")
+        if isinstance(manifest, dict) and (manifest.get("format") != PACK_FORMAT
+                                           or not _compatible(str(manifest.get("kit_version", "")))):
+            raise ValueError(f"{path} was packed by wellread {printable(manifest.get('kit_version'))} (pack format "
+                             f"{printable(manifest.get('format'))}); this is wellread {__version__} (format "
+                             f"{PACK_FORMAT}), whose cache keys differ: prepare the pack again with this version "
+                             "(`wellread prepare`, then `wellread pack`)")
+        files = _check_manifest(path, manifest)
+        members = _check_members(path, tar, files)
+        if not quiet:
+            stages = sorted({"/".join(n.split("/")[:2]) for n in files})
+            print(f"{path.name}: wellread {printable(manifest['kit_version'])}, made {printable(manifest.get('date'))} "
+                  f"on {printable(manifest.get('machine'))}; {len(stages)} artifact(s), "
+                  f"{sum(v['size'] for v in files.values()) / 2 ** 20:,.1f} MiB")
+        runs.mkdir(parents=True, exist_ok=True)
         staging = runs / f".unpack-{uuid.uuid4().hex[:8]}"
         try:
-            seen = set()
-            for member in tar:
-                if member.name == MANIFEST:
-                    continue
-                name = member.name
-                outside = _outside(name)
-                if outside:
-                    raise ValueError(f"{path}: member {name!r} {outside}: refusing the pack; nothing was added to "
-                                     "runs/")
-                if not member.isfile():
-                    kind = "link" if member.issym() or member.islnk() else "folder or device"
-                    raise ValueError(f"{path}: member {name!r} is a {kind}, not a plain file: refusing the pack; "
-                                     "nothing was added to runs/")
-                if name not in manifest["files"]:
-                    raise ValueError(f"{path}: member {name!r} is not in its manifest (tampered or damaged): "
-                                     "refusing the pack; nothing was added to runs/")
+            for member in members:
+                name, want = member.name, files[member.name]
                 target = staging / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with tar.extractfile(member) as source, open(target, "wb") as out:
+                    head = source.read(8)
+                    # binary formats with their own headers (a safetensors length may start with 0x80 0x02) are read
+                    # only by parsers that never unpickle; any other file that looks pickled or zipped is refused
+                    code = None if name.endswith((".safetensors", ".arrow")) else _code_inside(head)
+                    if code:
+                        raise ValueError(f"{path}: {name} {code}: refusing the pack; nothing was added to runs/")
+                    out.write(head)
                     shutil.copyfileobj(source, out)
-                if cache.file_sha256(target) != manifest["files"][name]:
-                    raise ValueError(f"{path}: {name} does not match its sha256 in the manifest (tampered or "
+                if target.stat().st_size != want["size"] or cache.file_sha256(target) != want["sha256"]:
+                    raise ValueError(f"{path}: {name} does not match its size and sha256 in the manifest (tampered or "
                                      "damaged): refusing the pack; nothing was added to runs/")
-                seen.add(name)
-            missing = sorted(set(manifest["files"]) - seen)
-            if missing:
-                raise ValueError(f"{path}: {len(missing)} file(s) of its manifest are missing, e.g. {missing[0]}: "
-                                 "refusing the pack; nothing was added to runs/")
             added = []
-            for folder in sorted({Path(n).parts[0] + "/" + Path(n).parts[1] for n in seen if len(Path(n).parts) > 2}):
+            for folder in sorted({"/".join(n.split("/")[:2]) for n in files if n.count("/") >= 2}):
                 final = runs / folder
                 if not final.exists():
                     with cache.atomic_path(final, replace=False) as tmp:
                         (staging / folder).rename(tmp)
                     added.append(final)
-            for name in (n for n in seen if len(Path(n).parts) == 2):  # single files (tokens/<key>.pt)
+            for name in (n for n in files if n.count("/") == 1):  # single files (tokens/<key>.safetensors)
                 if not (runs / name).exists():
                     with cache.atomic_path(runs / name, replace=False) as tmp:
                         (staging / name).rename(tmp)
@@ -167,6 +288,5 @@ def unpack(path, *, quiet: bool = False) -> list[Path]:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     if not quiet:
-        print(f"unpacked {len(added)} artifact(s) from {path} (wellread {manifest['kit_version']}, made "
-              f"{manifest.get('date')} on {manifest.get('machine')}) into {runs}")
+        print(f"unpacked {len(added)} artifact(s) from {path} into {runs}")
     return added

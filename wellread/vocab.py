@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from . import data
 from .cache import atomic_path, config_key, discard_unreadable, runs_dir
@@ -86,11 +87,11 @@ def tokenize_corpus(corpus: str, tokenizer, block_size: int, source: str = "embe
     texts = _load_texts(corpus, source)
     key = config_key({"corpus": corpus, "texts": _hash_texts(texts), "tokenizer": _tokenizer_id(tokenizer),
                       "block_size": block_size})
-    path = runs_dir() / "tokens" / f"{key}.pt"
+    path = runs_dir() / "tokens" / f"{key}.safetensors"  # tensors only: nothing in it can run code when read
     if path.exists():
         try:
-            return torch.load(path)
-        except (EOFError, RuntimeError, OSError) as e:
+            return load_file(str(path))["blocks"]
+        except Exception as e:  # a damaged or truncated file (safetensors raises its own error type)
             discard_unreadable(path, e)
     ids = []
     for i in range(0, len(texts), 1000):  # batched calls: the Rust tokenizer encodes a batch in parallel
@@ -107,5 +108,5 @@ def tokenize_corpus(corpus: str, tokenizer, block_size: int, source: str = "embe
     sep = torch.full((n, 1), tokenizer.sep_token_id, dtype=torch.int32)
     blocks = torch.cat([cls, chunks, sep], dim=1)
     with atomic_path(path) as tmp:
-        torch.save(blocks, tmp)
+        save_file({"blocks": blocks.contiguous()}, str(tmp))
     return blocks
