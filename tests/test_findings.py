@@ -81,12 +81,13 @@ def test_each_teacher_gets_its_own_distilled_students_and_comparisons():
     assert pd_rows.loc["mpnet-base-1ep", "test_acc"] == pytest.approx(0.84) and pd_rows.loc["minilm-l6-1ep", "seeds"] == 3
     assert table.loc[table["method"] == "pf", "teacher"].tolist() == [""]  # PF learns from labels: one row
     versus_pf = {c.size: c for c in findings.findings(rows)["pd_vs_pf"].comparisons}
-    assert not versus_pf["L4/H384, teacher minilm-l6-1ep"].shown  # .805 against PF's .800
-    assert versus_pf["L4/H384, teacher mpnet-base-1ep"].shown  # .84 against .80, tight over seeds
+    assert not versus_pf["L4/H384, teacher MiniLM fine-tuned 1 epoch"].shown  # .805 against PF's .800
+    assert versus_pf["L4/H384, teacher MPNet fine-tuned 1 epoch"].shown  # .84 against .80, tight over seeds
     then_tuned = [c for c in findings.findings(rows)["pd_vs_pf"].comparisons if c.a == "pd+finetune_after"]
-    assert [(c.size, round(c.a_acc, 3)) for c in then_tuned] == [("L4/H384, teacher mpnet-base-1ep", 0.85)]
+    assert [(c.size, round(c.a_acc, 3)) for c in then_tuned] == [("L4/H384, teacher MPNet fine-tuned 1 epoch", 0.85)]
     near = {c.size: c.b_acc for c in findings.findings(rows)["pd_near_teacher"].comparisons}
-    assert near == {"L4/H384, teacher minilm-l6-1ep": pytest.approx(0.81), "L4/H384, teacher mpnet-base-1ep": pytest.approx(0.86)}
+    assert near == {"L4/H384, teacher MiniLM fine-tuned 1 epoch": pytest.approx(0.81),
+                    "L4/H384, teacher MPNet fine-tuned 1 epoch": pytest.approx(0.86)}
     summary = reproduce.same_shape_summary(rows.to_dict("records"), later)
     assert "| L4/H384 | pd | minilm | mpnet-base-1ep | 0.0001 | 3 | 0.840 ± 0.002 | 0.840 | -2.0 |" in summary
     assert "| L4/H384 | pd + fine-tune | minilm | mpnet-base-1ep | 0.0001 | 3 | 0.850 ± 0.002 |" in summary
@@ -113,9 +114,10 @@ def test_each_finding_names_the_budget_it_read():
     assert {c.budget for c in found["pd_classroom"].comparisons} == {grid}
     assert {c.budget for c in found["pd_well_read"].comparisons} == {later}
     mixed = found["distillation"].text()  # the main grid's students and the same-shape ones
-    assert f"You see in the committed grid at the {grid} and {later} budgets" in mixed
-    assert "L2/H128: d " in mixed and mixed.count(f"[{grid}]") == 1 and mixed.count(f"[{later}]") == 1
-    assert f"at the {later} budget (not measured" in found["domain"].text()  # where it looked
+    assert f"You see in {results.grid_name(grid)} and {results.grid_name(later)}" in mixed
+    assert "L2/H128: d " in mixed and mixed.count(f"[{results.grid_name(grid)}]") == 1 \
+        and mixed.count(f"[{results.grid_name(later)}]") == 1
+    assert f"in {results.grid_name(later)} (not measured" in found["domain"].text()  # where it looked
 
 
 def test_findings_follow_the_numbers():
@@ -126,7 +128,7 @@ def test_findings_follow_the_numbers():
     assert found["pd_vs_pf"].shown is False  # half a point
     assert found["domain"].comparisons == [] and "not measured" in found["domain"].text()
     text = found["pretraining_well_read"].text()
-    assert text.startswith("The paper found:") and f"You see in the committed grid at the {results.ANALYSES_BUDGET} budget (shown)" in text and "Why it shows here:" in text
+    assert text.startswith("The paper found:") and f"You see in {results.grid_name(results.ANALYSES_BUDGET)} (shown)" in text and "Why it shows here:" in text
     assert "Why they differ:" in found["pretraining"].text()
 
 
@@ -220,7 +222,7 @@ def test_the_committed_grid_is_read_honestly():
     found = findings.findings(grid)
     for finding in found.values():
         seen = finding.text().split("\n")[1]
-        assert re.match(r"You see in the committed grid at the [\w-]+( and [\w-]+ budgets| budget) \(", seen), seen
+        assert re.match(r"You see in the (longer )?reference grid( and the (longer )?reference grid)? \(", seen), seen
         assert {c.budget for c in finding.comparisons} <= {results.GRID_BUDGET, results.ANALYSES_BUDGET}
         if finding.shown is False:
             assert "(not shown)" in seen

@@ -197,7 +197,7 @@ REFUSALS = {
     "an unknown precision": (_run("--set", "precision=fp8"),
                              r"precision='fp8'; valid: \['auto', 'fp32', 'bf16', 'fp16'\]"),
     "a misspelt field": (_run("--set", "pretrain_steps=500"), r"did you mean 'pretrain__steps'"),
-    "a negative seed": (_run("--seed", "-1"), r"seed=-1: use an integer from 0 to 4294967295"),
+    "a negative seed": (_run("--seed", "-1"), r"--seed -1: use an integer from 0 to 4294967295"),
     "an unknown transfer set": (lambda f: ["run", "d", "--budget", "smoke", "--transfer", "news"],
                                 r"valid: \['movie', 'glosses'\]"),
     "an unknown method": (lambda f: ["run", "magic", "--budget", "smoke"],
@@ -292,7 +292,7 @@ def _artifacts(runs):
 
 def test_a_diverged_run_is_an_error_naming_the_learning_rate_and_caches_nothing(runs, capsys):
     line = _one_line(capsys, ["run", "basic", "--budget", "smoke", "--quiet", "--set", "finetune__lr=5e5"])
-    assert re.search(r"fine-tune L2/H128: the loss became nan at step \d+ of \d+: training diverged and nothing was "
+    assert re.search(r"fine-tune L2/H128 \(random init\): the loss became nan at step \d+ of \d+: training diverged and nothing was "
                      r"saved; the likely cause is the learning rate 500000: lower it \(finetune__lr", line), line
     assert _artifacts(runs) == [] and _partials(runs) == []
 

@@ -274,7 +274,7 @@ def method_bars(df, metric: str = "test_acc", reference: dict | None = None,
         fig.add_hline(y=value, line_dash="dash", line_color="#d62728", annotation_text=f"{label} {value:.3f}")
     low = float((stats["mean"] - stats["std"].fillna(0)).min())
     fig.update_yaxes(title=metric.replace("_", " "), range=[max(0.0, min(0.5, low - 0.05)), 1.0])
-    return _layout(fig, title + (" (mean ± std over seeds)" if many else ""), height=450)
+    return _layout(fig, title + (" (mean ± std over seeds)" if many else " (one seed)"), height=450)
 
 
 def accuracy_vs_latency(df, metric: str = "test_acc", teacher: dict | None = None) -> go.Figure:
@@ -346,10 +346,11 @@ def starts_bars(df, teacher: float | None = None, title: str = "Where the studen
     (results.starts_frame), with the teacher as a line: what reading before training buys."""
     fig = go.Figure()
     df = df.assign(group=[f"{s}<br>{z}<br>{src}" for s, z, src in zip(df["start"], df["size"], df["source"])])
+    many = bool((df["seeds"] > 1).any()) if len(df) else False  # error bars only where seeds make them
     for recipe, shade in ((PF.recipe, PF.color), (PD.recipe, PD.color)):
         part = df[df["recipe"] == recipe]
         fig.add_trace(go.Bar(x=part["group"], y=part["test_acc"], name=recipe, marker_color=shade,
-                             error_y=dict(type="data", array=part["test_sd"].fillna(0)),
+                             error_y=dict(type="data", array=part["test_sd"].fillna(0), visible=many),
                              text=[f"{v:.3f}" for v in part["test_acc"]], textposition="outside",
                              customdata=part["seeds"], hovertemplate="%{x}: %{y:.3f} (%{customdata} seed(s))<extra></extra>"))
     if teacher is not None:
@@ -357,7 +358,7 @@ def starts_bars(df, teacher: float | None = None, title: str = "Where the studen
     low = float(df["test_acc"].min()) if len(df) else 0.5
     fig.update_yaxes(title="test accuracy", range=[max(0.0, min(0.5, low - 0.05)), 1.0])
     fig.update_layout(barmode="group")
-    return _layout(fig, title + " (bars: mean ± sd over seeds)", height=480)
+    return _layout(fig, title + (" (bars: mean ± sd over seeds)" if many else " (one seed)"), height=480)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import cache
 from .lessons import NOTEBOOKS, TOUR
+from .outputs import check_notebook
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -51,7 +52,7 @@ def run_notebooks(names=None, budget: str = "classroom", student="tiny", seed: i
     from .cache import runs_dir
     out_dir = Path(out_dir) if out_dir else runs_dir() / "tour" / time.strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
-    timings = {}
+    timings, problems = {}, []
     for name in _resolve(names):
         params = {"BUDGET": budget, "STUDENT": student, "SEED": seed, "OUT_DIR": str(out_dir), **(parameters or {})}
         started = time.time()
@@ -62,11 +63,15 @@ def run_notebooks(names=None, budget: str = "classroom", student="tiny", seed: i
                             log_output=not quiet)
         ended = time.time()
         timings[name] = {"seconds": round(ended - started, 1), "builds": cache.builds_between(started, ended)}
+        problems += check_notebook(out_dir / f"{name}.ipynb", name)  # what the learner sees, not only that it ran
         if html:
             export_html(out_dir / f"{name}.ipynb")
         if not quiet:
             print(f"[tour] {name} done in {timings[name]['seconds']:.0f} s", flush=True)
     (out_dir / "timings.json").write_text(json.dumps(timings, indent=2))
+    if problems:
+        raise ValueError(f"the tour ran, but a learner would see {len(problems)} problem(s): "
+                         + "; ".join(map(str, problems[:10])) + f" (executed copies in {out_dir})")
     return out_dir
 
 
