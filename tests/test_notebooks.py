@@ -123,6 +123,8 @@ def executed(tmp_path_factory, add_corpus_tokens):
 
 def _execute(name, out_dir, **parameters) -> dict:
     started = time.time()
+    # the tour checks what the learner sees (outputs.check_notebook): an empty figure, a nan, an empty table, a hashed
+    # progress bar or an unexplained warning fails here, naming the notebook, the cell and the problem
     tour.run_notebooks([name], budget="smoke", student="tiny", seed=0, out_dir=out_dir, html=False, quiet=True,
                        parameters=parameters)
     TIMINGS[name] = time.time() - started

@@ -49,10 +49,9 @@ def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False
         num_labels = train_split.features["label"].num_classes
         seed_everything(config.seed)  # the classifier head's initial weights
         model, tokenizer = build_classifier(config.init, config.size, config.layers, num_labels)
-        # a stage folder's name is a hash: the progress bar names the student and where it started instead
-        start = "random init" if config.init == "random" else f"from {Path(config.init).parent.name}"
-        name = {"teacher": "the teacher", "truncated": f"the teacher's bottom {config.layers} layers"}.get(
-            role, f"{config.size} ({start})")
+        name = {"teacher": "the teacher", "truncated": f"the teacher's bottom {config.layers} layers"}.get(role, (
+            f"{config.size} (random init)" if config.init == "random" or Path(config.init).parent.name == "vocab"
+            else f"{config.size} (pre-trained)"))  # never the init's folder name: a cache key
         model, curve = train.fit(model, tokenizer, data.inputs(train_split), torch.tensor(list(train_split["label"])),
                                  hard_loss, config, desc=f"fine-tune {name}", quiet=quiet, lr_field=f"{role}__lr")
         train.save_model(model, tokenizer, work)

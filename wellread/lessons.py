@@ -116,8 +116,10 @@ class Lesson:
     seed: int
     out_dir: Path
 
-    def save(self, numbers: dict) -> Path:
-        return save_summary(self.name, numbers, self.out_dir)
+    def save(self, numbers: dict) -> None:
+        """Write the lesson's numbers to <out_dir>/<name>.json for the tests and the tour; shows nothing (returns None,
+        so a cell that ends on it displays no dict or path)."""
+        save_summary(self.name, numbers, self.out_dir)
 
 
 def summaries_dir(out_dir=None) -> Path:

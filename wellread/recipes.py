@@ -11,7 +11,7 @@ from pathlib import Path
 from . import cache, data, distill, estimate, methods
 from .budget import Budget, get_budget, with_task
 from .device import cpu_flags, resolve, slow_precision
-from .methods import METHODS, PRETRAINED, Method
+from .methods import METHODS, PRETRAINED, Method  # noqa: F401  (METHODS, PRETRAINED: recipes.METHODS in notebooks)
 from .models import truncated_encoder
 from .pretrain import pretrain
 from .sizes import parse_size

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import cache
 from .lessons import NOTEBOOKS, TOUR
-from .outputs import check_notebook
+from .outputs import LearnerSeesProblems, check_notebook, describe
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -47,7 +47,8 @@ def run_notebooks(names=None, budget: str = "classroom", student="tiny", seed: i
     Each executed notebook (and, with `html`, its HTML export) is written to `out_dir` (default
     runs/tour/<YYYYmmdd-HHMMSS>/) with the JSON summary it writes, and timings.json: each notebook's seconds and the
     stages it built (stage_table prints them); returns `out_dir`. A failing notebook stops the tour with
-    papermill's error (its partly executed copy is kept)."""
+    papermill's error (its partly executed copy is kept). Then what each notebook shows is checked
+    (outputs.check_notebook): any problem raises LearnerSeesProblems naming notebook, cell and what is wrong."""
     import papermill as pm
     from .cache import runs_dir
     out_dir = Path(out_dir) if out_dir else runs_dir() / "tour" / time.strftime("%Y%m%d-%H%M%S")
@@ -63,15 +64,15 @@ def run_notebooks(names=None, budget: str = "classroom", student="tiny", seed: i
                             log_output=not quiet)
         ended = time.time()
         timings[name] = {"seconds": round(ended - started, 1), "builds": cache.builds_between(started, ended)}
-        problems += check_notebook(out_dir / f"{name}.ipynb", name)  # what the learner sees, not only that it ran
+        problems += check_notebook(out_dir / f"{name}.ipynb", name=name)  # what the learner sees, not only that it ran
         if html:
             export_html(out_dir / f"{name}.ipynb")
         if not quiet:
             print(f"[tour] {name} done in {timings[name]['seconds']:.0f} s", flush=True)
     (out_dir / "timings.json").write_text(json.dumps(timings, indent=2))
-    if problems:
-        raise ValueError(f"the tour ran, but a learner would see {len(problems)} problem(s): "
-                         + "; ".join(map(str, problems[:10])) + f" (executed copies in {out_dir})")
+    if problems:  # after every notebook ran: one tour names all of them (the full list beside the copies)
+        (out_dir / "problems.txt").write_text("".join(f"{p}\n" for p in problems))
+        raise LearnerSeesProblems(f"the tour ran, but {describe(problems)} (all of them: {out_dir / 'problems.txt'})")
     return out_dir
 
 
