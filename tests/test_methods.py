@@ -10,6 +10,8 @@ import pytest
 from wellread import estimate, methods, plots, recipes, results
 from wellread.sizes import parse_size
 
+from rows import typed
+
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = "|".join(methods.METHODS)
 
@@ -60,11 +62,5 @@ def test_every_committed_row_has_its_typed_setting():
     rows = results.read_rows()
     assert rows and all(r["analysis"] in set(results.ANALYSES) | set(results.GROUPS) for r in rows)
     for r in rows:  # the name people read is the one its typed fields spell
-        x = r["x"]
-        for kind in (int, float):
-            try:
-                x = kind(x)
-                break
-            except ValueError:
-                pass
-        assert results.Setting(r["analysis"], x, r["variant"]).name == r["setting"], r
+        spelled = typed(r["setting"])
+        assert (spelled["analysis"], str(spelled["x"]), spelled["variant"]) == (r["analysis"], r["x"], r["variant"]), r

@@ -5,12 +5,13 @@ import io
 import json
 import pickle
 import tarfile
-from dataclasses import dataclass
 
 import pytest
 
 from wellread import cache, share
 from wellread.cli import main
+
+from test_share import Toy
 
 RAN = []  # a payload that runs appends here
 
@@ -18,11 +19,6 @@ RAN = []  # a payload that runs appends here
 class Payload:
     def __reduce__(self):
         return (RAN.append, ("the payload ran",))
-
-
-@dataclass(frozen=True)
-class Toy:
-    steps: int = 3
 
 
 @pytest.fixture

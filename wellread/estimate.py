@@ -12,7 +12,7 @@ import torch
 
 from .budget import Budget
 from .device import resolve
-from .methods import TRUNCATED, get
+from .methods import get
 from .sizes import Size
 
 EFFICIENCY = 0.5          # share of the matmul peak a whole training step reaches (measured 0.4-0.9 for Tiny-Mini)
@@ -106,7 +106,7 @@ def estimate(size: Size, method: str, b: Budget, pretrained: str | None = None) 
     chosen = get(method)
     start = pretrained or chosen.starts[0]
     precision = resolve(b.precision)
-    if start in ("minilm", "teacher") or chosen.name == TRUNCATED.name:
+    if start in ("minilm", "teacher"):  # the truncated teacher's start is "minilm" too
         size = Size(size.layers, MINILM_HIDDEN, off_grid=True)  # the teacher's layers keep their width
     train_texts = b.task.train_examples or TRAIN_TEXTS
     config = chosen.config(b)

@@ -139,10 +139,10 @@ def ordering_gaps(rows, budget: str, labels: int = 1000) -> pd.DataFrame:
     standard error of the mean, and the validation gap beside it."""
     df = results_frame(rows)
     df = df[(df["budget"] == budget) & (df["setting"] == fair_setting(labels).name)] if len(df) else df
+    test = df.pivot_table(index="seed", columns="method", values="test_acc") if len(df) else pd.DataFrame()
+    val = df.pivot_table(index="seed", columns="method", values="val_acc") if len(df) else pd.DataFrame()
     out = []
     for better, worse, why in ORDERINGS:
-        test = df.pivot_table(index="seed", columns="method", values="test_acc") if len(df) else pd.DataFrame()
-        val = df.pivot_table(index="seed", columns="method", values="val_acc") if len(df) else pd.DataFrame()
         paired = {better, worse} <= set(test.columns)
         gap = ((test[better] - test[worse]).dropna() * 100) if paired else pd.Series(dtype=float)
         n, sd = len(gap), float(gap.std()) if len(gap) > 1 else float("nan")
