@@ -50,9 +50,10 @@ def test_sigterm_says_what_was_interrupted_and_exits_143(tmp_path):
     child = subprocess.Popen([sys.executable, "-m", "wellread.cli", "run", "pf", "--budget", "smoke", "--set",
                               "pretrain__steps=100000"], env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while not (tmp_path / "runs" / "pretrain").exists() and time.time() < deadline and child.poll() is None:
+    # once the corpus is tokenized the training loop runs (tokenizing on a fresh machine takes ~10 s)
+    while not list((tmp_path / "runs").glob("tokens/*.safetensors")) and time.time() < deadline and child.poll() is None:
         time.sleep(0.5)
-    time.sleep(2)
+    time.sleep(3)
     child.send_signal(signal.SIGTERM)
     err = child.communicate(timeout=60)[1]
     assert child.returncode == 143, err

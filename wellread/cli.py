@@ -280,6 +280,8 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminated(signum, frame):
+    # An exception raised inside a finalizer (__del__) is swallowed: a second SIGTERM then stops the process at once.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise Terminated()
 
 
