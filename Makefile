@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install --quiet --progress-bar off
 # uv installs the rest in about half pip's time; pip does it where uv cannot be had.
 UV_OR_PIP := $(BIN)/python -m uv pip install --quiet --python $(BIN)/python
 
-.PHONY: setup tour test data clean-runs
+.PHONY: setup tour test test-browser book data clean-runs
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,22 @@ tour: data
 # Two workers, one per core; a test file stays on one worker (the notebook tests share their executed copies).
 test: data
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# A real browser: JupyterLab runs notebooks 0 and 4 (smoke) in headless Chromium (Debian's `chromium`, driven by
+# playwright), and the book's pages load when build/book exists. Without chromium it says so in one line and passes.
+test-browser: data
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || { echo "make test-browser: skipped, no chromium here (Debian: apt-get install chromium)"; exit 0; }; \
+	  $(BIN)/python -m pytest -q -m browser tests/test_browser.py
+
+$(VENV)/.book: $(VENV)/.installed pyproject.toml
+	$(UV_OR_PIP) -e ".[book]" 2>/dev/null || $(PIP) -e ".[book]"
+	touch $@
+
+# The executed lessons as a static site in build/book/, from the newest complete tour under runs/tour (`make tour`
+# writes one; TOUR_DIR=... picks another). Any static host serves the folder.
+book: $(VENV)/.book
+	$(BIN)/python -m wellread.book $(if $(TOUR_DIR),--tour $(TOUR_DIR)) --out build/book
 
 clean-runs:
 	rm -rf runs

@@ -358,7 +358,10 @@ def test_a_full_disk_while_saving_says_so_and_leaves_no_partial_or_temporary(run
 
 
 def test_a_full_disk_while_packing_leaves_no_temporary(runs, capsys, monkeypatch, tmp_path):
-    cache.stage("finetune", {"toy": 1}, lambda work: (work / "model.safetensors").write_bytes(b"w" * 100) and {})
+    from safetensors.torch import save
+    import torch
+    weights = save({"w": torch.zeros(4)})
+    cache.stage("finetune", {"toy": 1}, lambda work: (work / "model.safetensors").write_bytes(weights) and {})
 
     def disk_full(self, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -501,3 +504,49 @@ def test_a_student_that_will_not_fit_is_named(runs, capsys, monkeypatch):
     monkeypatch.setattr(estimate, "machine_memory", lambda: 200e6)
     lines = _warnings(capsys, ["run", "basic", "--student", "base", "--budget", "smoke", "--quiet"])
     assert any("Base with basic at the 'smoke' budget will not fit in memory here" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("error, message", [
+    (PermissionError(errno.EACCES, "Permission denied", "/srv/runs/finetune"),
+     "cannot write /srv/runs/finetune: it or its folder is read-only or not yours; set WELLREAD_RUNS"),
+    (OSError(errno.EROFS, "Read-only file system", "/media/stick/runs"),
+     "cannot write /media/stick/runs: it or its folder is read-only or not yours"),
+    (OSError(errno.ENOSPC, "No space left on device", "/srv/runs/class.tar.gz"),
+     "the disk is full writing /srv/runs/class.tar.gz: nothing half-written was kept; free some space"),
+    (type("SafetensorError", (Exception,), {})("Error while serializing: IoError(Os { code: 28, kind: StorageFull, "
+                                                "message: \"No space left on device\" })"),
+     "the disk is full: nothing half-written was kept; free some space"),
+    (OSError(errno.EIO, "Input/output error", "/srv/runs/x.json"), "/srv/runs/x.json: input/output error"),
+])
+def test_an_os_error_is_one_sentence_naming_the_path_without_errno(error, message, runs, capsys, monkeypatch,
+                                                                   tmp_path):
+    from wellread import share
+
+    def fails(*args, **kwargs):
+        raise error
+    monkeypatch.setattr(share, "pack", fails)
+    line = _one_line(capsys, ["pack", str(tmp_path / "class.tar.gz")])
+    assert message in line and "Errno" not in line and "unexpected" not in line, line
+
+
+def test_wellread_cache_naming_a_file_is_one_sentence(runs, capsys, monkeypatch, tmp_path):
+    (tmp_path / "cache").write_text("not a folder")
+    monkeypatch.setenv("WELLREAD_CACHE", str(tmp_path / "cache"))
+    line = _one_line(capsys, ["data", "fetch", "--quiet"])
+    assert f"{tmp_path / 'cache'} is a file where the kit needs a folder" in line and "Errno" not in line, line
+
+
+def test_settings_that_cannot_work_are_refused_before_any_work(runs, capsys):
+    from wellread.cli import parse_overrides
+    assert parse_overrides(["pretrain__compile=FALSE", "pretrain__compile=no", "finetune_after=1"]) == \
+        {"pretrain__compile": False, "finetune_after": True}
+    assert parse_overrides(["logits__transfer=glosses", "pretrain__steps=7"]) == \
+        {"logits__transfer": "glosses", "pretrain__steps": 7}
+    line = _one_line(capsys, ["run", "pf", "--budget", "smoke", "--set", "finetune_after=perhaps"])
+    assert "finetune_after is true or false (also yes/no, 1/0)" in line
+    for seed in ("4294967296", "-1"):
+        line = _one_line(capsys, ["run", "d", "--budget", "smoke", "--seed", seed])
+        assert f"--seed {seed}: use an integer from 0 to 4294967295" in line
+    line = _one_line(capsys, ["run", "d", "--budget", "smoke", "--set", "distill__temperature=1e-30"])
+    assert "distill__temperature=1e-30: use a number >= 0.05" in line
+    assert _tree(runs) == []

@@ -210,9 +210,12 @@ CHECKPOINT_RECORD = "checkpoint.json"
 
 
 def mark_resumable(work: Path, **record) -> None:
-    """Say, in the kit's own record, that `work` (a stage's `<key>.partial`) holds a checkpoint to resume from."""
+    """Say, in the kit's own record, that `work` (a stage's `<key>.partial`) holds a checkpoint to resume from; the
+    record names the checkpoint files, and a rerun keeps only those."""
+    files = sorted(p.name for p in work.iterdir() if p.is_file() and p.name.startswith("checkpoint")
+                   and p.name != CHECKPOINT_RECORD)
     write_json(work / CHECKPOINT_RECORD, {"stage": work.parent.name, "key": work.name.removesuffix(".partial"),
-                                          **record})
+                                          "files": files, **record})
 
 
 def checkpoint_record(work: Path) -> dict | None:
@@ -222,13 +225,20 @@ def checkpoint_record(work: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     mine = {"stage": work.parent.name, "key": work.name.removesuffix(".partial")}
-    return record if isinstance(record, dict) and all(record.get(k) == v for k, v in mine.items()) else None
+    if not isinstance(record, dict) or any(record.get(k) != v for k, v in mine.items()):
+        return None
+    files = record.get("files")
+    if not isinstance(files, list) or not files or not all(
+            isinstance(f, str) and "/" not in f and f.startswith("checkpoint") and f != CHECKPOINT_RECORD
+            for f in files):
+        return None
+    return record
 
 
 def _resumable(work: Path) -> bool:
-    """A work folder a rerun can continue from: a checkpoint beside the kit's record of it (mark_resumable)."""
-    return work.is_dir() and checkpoint_record(work) is not None and any(
-        p.name.startswith("checkpoint") and p.name != CHECKPOINT_RECORD for p in work.iterdir())
+    """A work folder a rerun can continue from: the checkpoint files the kit's record names (mark_resumable)."""
+    record = work.is_dir() and checkpoint_record(work)
+    return bool(record) and all((work / f).is_file() for f in record["files"])
 
 
 def _fresh_work(work: Path, force: bool) -> None:
@@ -238,10 +248,11 @@ def _fresh_work(work: Path, force: bool) -> None:
         if not force:
             warnings.warn(f"{work} holds no checkpoint the kit recorded for this stage (a crash's leftovers, or put "
                           "there by hand): removing it and starting over")
-        shutil.rmtree(work) if work.is_dir() else work.unlink()
+        shutil.rmtree(work) if work.is_dir() and not work.is_symlink() else work.unlink()
     elif work.exists():
-        for extra in (p for p in work.iterdir() if not p.name.startswith("checkpoint")):
-            shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+        keep = {CHECKPOINT_RECORD, *checkpoint_record(work)["files"]}
+        for extra in (p for p in work.iterdir() if p.name not in keep or not p.is_file() or p.is_symlink()):
+            shutil.rmtree(extra) if extra.is_dir() and not extra.is_symlink() else extra.unlink()
     work.mkdir(parents=True, exist_ok=True)
 
 

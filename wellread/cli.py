@@ -6,6 +6,7 @@ import errno
 import os
 import signal
 import sys
+import threading
 import time
 import warnings
 
@@ -64,14 +65,19 @@ BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "
 SEEDS = 2 ** 32  # numpy's seeds: 0 .. 2**32 - 1
 
 
-def _field_type(name: str) -> str:
-    """The declared type of a budget field ("bool", "int | None", ...), or "" for a name the budget will refuse."""
+def _field_type(name: str):
+    """The declared type of a budget field (bool, "int | None", ...), or None for a name the budget will refuse."""
     from dataclasses import fields, is_dataclass
-    from .budget import ALIASES, BUDGETS
-    stage, _, field = ALIASES.get(name, name).partition("__")
-    owner = BUDGETS["classroom"] if not field else getattr(BUDGETS["classroom"], stage, None)
-    declared = {f.name: f.type for f in fields(owner)} if is_dataclass(owner) else {}
-    return str(declared.get(field or stage, ""))
+    from . import budget
+    stage, _, field = getattr(budget, "ALIASES", {}).get(name, name).partition("__")
+    base = budget.get_budget()
+    owner = getattr(base, stage, None) if field else base
+    return {f.name: f.type for f in fields(owner)}.get(field or stage) if is_dataclass(owner) else None
+
+
+def _is_bool(declared) -> bool:
+    # a module with `from __future__ import annotations` declares the string "bool", one without it the class
+    return declared is bool or declared == "bool"
 
 
 def parse_overrides(pairs) -> dict:
@@ -82,7 +88,7 @@ def parse_overrides(pairs) -> dict:
         name, sep, text = pair.partition("=")
         if not sep:
             raise ValueError(f"--set {pair!r}: write FIELD=VALUE, e.g. --set pretrain__steps=500")
-        if _field_type(name) == "bool":
+        if _is_bool(_field_type(name)):
             if text.strip().lower() not in BOOLEANS:
                 raise ValueError(f"--set {name}={text}: {name} is true or false (also yes/no, 1/0)")
             out[name] = BOOLEANS[text.strip().lower()]
@@ -251,7 +257,9 @@ def main(argv=None) -> int:
     if not 0 <= seed < SEEDS:
         print(f"wellread: --seed {seed}: use an integer from 0 to {SEEDS - 1}", file=sys.stderr)
         return 2
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    # only the main thread may set a handler (main() called from a worker thread keeps the default)
+    previous = signal.signal(signal.SIGTERM, _terminated) \
+        if threading.current_thread() is threading.main_thread() else None
     with warnings.catch_warnings():
         warnings.showwarning = _warning_line
         try:
@@ -271,7 +279,8 @@ def main(argv=None) -> int:
                   "WELLREAD_DEBUG=1 shows the traceback)"), file=sys.stderr)
             return 2 if expected else 1
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     return 0
 
 
@@ -300,11 +309,14 @@ def _message(error: Exception) -> str:
     if not isinstance(error, OSError) and "No space left on device" in str(error):  # a library's own error type
         error = OSError(errno.ENOSPC, "No space left on device")
     if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (f"cannot write {error.filename or 'a file'}: the folder is read-only or not yours; set WELLREAD_RUNS "
-                "(artifacts) and WELLREAD_CACHE (the data pack) to folders you can write, or fix its permissions")
-    if isinstance(error, OSError) and error.errno in (errno.ENOTDIR, errno.EEXIST):
-        return (f"{error.filename or 'a path'} is a file where the kit needs a folder (or lies under one): set "
-                "WELLREAD_RUNS and WELLREAD_CACHE to folders, or move that file away")
+        return (f"cannot write {error.filename or 'a file'}: it or its folder is read-only or not yours; set "
+                "WELLREAD_RUNS (artifacts) and WELLREAD_CACHE (the data pack) to folders you can write, or fix its "
+                "permissions" + (f" ({_note(error)})" if _note(error) else ""))
+    blocker = _file_in_the_way(error.filename) if isinstance(error, OSError) and error.errno in (
+        errno.ENOTDIR, errno.EEXIST) else None
+    if blocker:
+        return (f"{blocker} is a file where the kit needs a folder (to write {error.filename}): set WELLREAD_RUNS and "
+                "WELLREAD_CACHE to folders, or move that file away")
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         at = f" writing {error.filename}" if error.filename else ""
         where = f" ({_note(error)})" if _note(error) else ""
@@ -312,10 +324,23 @@ def _message(error: Exception) -> str:
                 "to a folder on a larger disk) and run the same command again")
     if _notebook_failed(error):  # the kernel's error, without papermill's cell dump
         text = f"a notebook failed: {error.ename}: {error.evalue}"
+    elif isinstance(error, OSError) and error.strerror and error.filename:  # not "[Errno 2] ...": path, then why
+        text = f"{error.filename}: {error.strerror[:1].lower()}{error.strerror[1:]}"
     else:
         known = isinstance(error, (ValueError, RuntimeError, OSError))
         text = str(error) if known else f"{type(error).__name__}: {error}"
     return " ".join(text.split()) + (f" ({_note(error)})" if _note(error) else "")
+
+
+def _file_in_the_way(path) -> str | None:
+    """The file (not a folder) at `path` or above it that stops a folder being made there, or None."""
+    from pathlib import Path
+    if not path:
+        return None
+    for candidate in (Path(path), *Path(path).parents):
+        if candidate.exists() or candidate.is_symlink():
+            return None if candidate.is_dir() else str(candidate)
+    return None
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:

@@ -119,7 +119,7 @@ class Lesson:
     def save(self, numbers: dict) -> None:
         """Write the lesson's numbers to <out_dir>/<name>.json for the tests and the tour; shows nothing (returns None,
         so a cell that ends on it displays no dict or path)."""
-        save_summary(self.name, numbers, self.out_dir)
+        save_summary(self.name, numbers, self.out_dir, precision=self.budget.precision)
 
 
 def summaries_dir(out_dir=None) -> Path:
@@ -153,11 +153,19 @@ def setup(name: str, budget="classroom", student=None, seed: int = 0, out_dir=No
     return lesson
 
 
-def save_summary(name: str, numbers: dict, out_dir=None) -> Path:
-    """Write `<out_dir>/<name>.json` (default runs/notebooks/) atomically: the lesson's key numbers."""
+def machine(precision: str = "auto") -> dict:
+    """What decides a lesson's speed and numbers besides its budget: the CPU's flags and the precision its stages ran
+    with here (and why). The book prints it above each executed lesson."""
+    from .device import choose_precision, cpu_flags
+    precision, why = choose_precision(requested=precision)
+    return {"cpu_flags": cpu_flags(), "precision": precision, "precision_why": why}
+
+
+def save_summary(name: str, numbers: dict, out_dir=None, precision: str = "auto") -> Path:
+    """Write `<out_dir>/<name>.json` (default runs/notebooks/) atomically: the lesson's key numbers, who made them."""
     from .cache import provenance, write_json
     path = summaries_dir(out_dir) / f"{name}.json"
-    write_json(path, {"notebook": name, "numbers": numbers, "provenance": provenance()})
+    write_json(path, {"notebook": name, "numbers": numbers, "provenance": {**provenance(), **machine(precision)}})
     return path
 
 

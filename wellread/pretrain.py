@@ -255,8 +255,11 @@ def _load_checkpoint(path: Path):
         return None
     work = path.parent
     record = saved.get("record") if isinstance(saved, dict) else None
+    state = saved.get("state") if isinstance(saved, dict) else None
+    # the record inside the file names this stage, key and step; the one beside it (checkpoint.json), stage and key
     if not isinstance(record, dict) or record.get("key") != work.name.removesuffix(".partial") \
-            or record.get("stage") != work.parent.name or checkpoint_record(work) is None:
+            or record.get("stage") != work.parent.name or checkpoint_record(work) is None \
+            or not isinstance(state, dict) or record.get("step") != state.get("step"):
         discard_unreadable(path, ValueError("it is not this stage's checkpoint (no matching record of the kit)"))
         return None
     return saved

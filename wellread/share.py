@@ -103,6 +103,25 @@ def _code_inside(head: bytes) -> str | None:
     return None
 
 
+HEAD = 16  # bytes read from each file's start to tell what it holds
+
+
+def _not_what_it_says(name: str, head: bytes, size: int) -> str | None:
+    """Why a file's first bytes do not fit its kind (a .safetensors that is not one, pickled data in a .json), or
+    None. Binary kinds are checked by their own header, since a safetensors length may begin 0x80 0x02 as pickled data
+    does; every other kind must not look pickled or zipped."""
+    if name.endswith(".safetensors"):
+        length = int.from_bytes(head[:8], "little")
+        if size < 10 or not 2 <= length <= size - 8 or head[8:9] != b"{":
+            return "is not a safetensors file (it lacks the header length and JSON header safetensors begin with)"
+        return None
+    if name.endswith(".arrow"):
+        if head[:4] != b"\xff\xff\xff\xff" and head[:6] != b"ARROW1":
+            return "is not an Arrow file (it lacks the header Arrow streams and files begin with)"
+        return None
+    return _code_inside(head)
+
+
 def _clean_stale(folder: Path, pattern: str) -> None:
     """Remove what a killed pack or unpack left in `folder` (older than an hour), saying so."""
     for leftover in folder.glob(pattern) if folder.is_dir() else []:
@@ -136,6 +155,12 @@ def pack(path, *, force: bool = False, quiet: bool = False) -> Path:
     files = packed_files(runs)
     if not files:
         raise ValueError(f"nothing to pack in {runs}: run `wellread prepare` (or the notebooks) first")
+    for p in files:  # what unpack would refuse is never packed: the teacher hears it now, not the class later
+        with open(p, "rb") as f:
+            why = _not_what_it_says(p.name, f.read(HEAD), p.stat().st_size)
+        if why:
+            raise ValueError(f"{p} {why}: it was not written by the kit, so it is not packed; delete its folder "
+                             f"({p.parent}) and run the notebook that builds it again")
     manifest = {"format": PACK_FORMAT, "kit_version": __version__, **cache.provenance(),
                 "files": {p.relative_to(runs).as_posix(): {"sha256": cache.file_sha256(p), "size": p.stat().st_size}
                           for p in tqdm(files, desc="hashing", disable=quiet)}}
@@ -193,7 +218,7 @@ def _check_manifest(path: Path, manifest) -> dict:
 def _check_members(path: Path, tar, files: dict) -> list:
     """Every member a plain file the manifest lists, at the size it states, before anything is written."""
     members, seen = [], set()
-    for member in tar.getmembers():
+    for member in tar:
         name = member.name
         if name == MANIFEST:
             continue
@@ -210,6 +235,10 @@ def _check_members(path: Path, tar, files: dict) -> list:
         if member.size != files[name]["size"]:
             raise ValueError(f"{path}: member {name!r} holds {member.size:,} bytes where its manifest says "
                              f"{files[name]['size']:,} (tampered or damaged): refusing the pack; nothing was added to runs/")
+        with tar.extractfile(member) as source:  # read as the archive is walked: one pass, nothing written
+            why = _not_what_it_says(name, source.read(HEAD), member.size)
+        if why:
+            raise ValueError(f"{path}: {name} {why}: refusing the pack; nothing was added to runs/")
         seen.add(name)
         members.append(member)
     missing = sorted(set(files) - seen)
@@ -217,6 +246,23 @@ def _check_members(path: Path, tar, files: dict) -> list:
         raise ValueError(f"{path}: {len(missing)} file(s) of its manifest are missing, e.g. {missing[0]}: refusing the "
                          "pack; nothing was added to runs/")
     return members
+
+
+def _what_it_adds(files: dict, runs: Path) -> str:
+    """One line: the artifacts a pack would add, by stage, with their sizes (those already here are kept)."""
+    sizes = {}
+    for name, entry in files.items():
+        artifact = "/".join(name.split("/")[:2])
+        sizes[artifact] = sizes.get(artifact, 0) + entry["size"]
+    new = {a: size for a, size in sizes.items() if not (runs / a).exists()}
+    by_stage = {}
+    for artifact, size in new.items():
+        count, total = by_stage.get(artifact.split("/")[0], (0, 0))
+        by_stage[artifact.split("/")[0]] = (count + 1, total + size)
+    parts = ", ".join(f"{stage} {n} ({total / 2 ** 20:,.1f} MiB)" for stage, (n, total) in sorted(by_stage.items()))
+    kept = len(sizes) - len(new)
+    return (f"it adds {len(new)} artifact(s), {sum(new.values()) / 2 ** 20:,.1f} MiB: {parts or 'nothing new'}"
+            + (f"; {kept} already here are kept" if kept else ""))
 
 
 def unpack(path, *, expect: str | None = None, quiet: bool = False) -> list[Path]:
@@ -228,6 +274,9 @@ def unpack(path, *, expect: str | None = None, quiet: bool = False) -> list[Path
         raise FileNotFoundError(f"no pack at {path}")
     _clean_stale(runs, ".unpack-*")
     if expect is not None:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", str(expect).strip()):
+            raise ValueError(f"--expect {printable(expect)!r}: a sha256 is 64 hex digits, as `wellread pack` prints "
+                             "it; nothing was added to runs/")
         digest = cache.file_sha256(path)
         if digest != str(expect).strip().lower():
             raise ValueError(f"{path} has sha256 {digest}, not the {printable(expect)} you expected: it is not the file "
@@ -250,10 +299,9 @@ def unpack(path, *, expect: str | None = None, quiet: bool = False) -> list[Path
         files = _check_manifest(path, manifest)
         members = _check_members(path, tar, files)
         if not quiet:
-            stages = sorted({"/".join(n.split("/")[:2]) for n in files})
             print(f"{path.name}: wellread {printable(manifest['kit_version'])}, made {printable(manifest.get('date'))} "
-                  f"on {printable(manifest.get('machine'))}; {len(stages)} artifact(s), "
-                  f"{sum(v['size'] for v in files.values()) / 2 ** 20:,.1f} MiB")
+                  f"on {printable(manifest.get('machine'))}")
+            print(_what_it_adds(files, runs))
         runs.mkdir(parents=True, exist_ok=True)
         staging = runs / f".unpack-{uuid.uuid4().hex[:8]}"
         try:
@@ -262,12 +310,10 @@ def unpack(path, *, expect: str | None = None, quiet: bool = False) -> list[Path
                 target = staging / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with tar.extractfile(member) as source, open(target, "wb") as out:
-                    head = source.read(8)
-                    # binary formats with their own headers (a safetensors length may start with 0x80 0x02) are read
-                    # only by parsers that never unpickle; any other file that looks pickled or zipped is refused
-                    code = None if name.endswith((".safetensors", ".arrow")) else _code_inside(head)
-                    if code:
-                        raise ValueError(f"{path}: {name} {code}: refusing the pack; nothing was added to runs/")
+                    head = source.read(HEAD)
+                    why = _not_what_it_says(name, head, member.size)  # again, on the bytes written
+                    if why:
+                        raise ValueError(f"{path}: {name} {why}: refusing the pack; nothing was added to runs/")
                     out.write(head)
                     shutil.copyfileobj(source, out)
                 if target.stat().st_size != want["size"] or cache.file_sha256(target) != want["sha256"]:
