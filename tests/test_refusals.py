@@ -550,3 +550,12 @@ def test_settings_that_cannot_work_are_refused_before_any_work(runs, capsys):
     line = _one_line(capsys, ["run", "d", "--budget", "smoke", "--set", "distill__temperature=1e-30"])
     assert "distill__temperature=1e-30: use a number >= 0.05" in line
     assert _tree(runs) == []
+
+
+def test_under_accelerate_launch_only_the_first_process_prints_the_error(runs, capsys, monkeypatch):
+    argv = ["run", "basic", "--budget", "smoke", "--quiet", "--set", "finetune__batch_size=0"]
+    monkeypatch.setenv("RANK", "1")  # what `accelerate launch` sets in its second process
+    assert main(argv) == 2
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert _one_line(capsys, argv).startswith("wellread: FinetuneConfig.batch_size=0")

@@ -275,8 +275,9 @@ def main(argv=None) -> int:
                 raise
             expected = isinstance(error, (ValueError, RuntimeError, OSError)) or _notebook_failed(error) \
                 or "No space left on device" in str(error)
-            print(f"wellread: {_message(error)}" + ("" if expected else " (unexpected: a bug in the kit; "
-                  "WELLREAD_DEBUG=1 shows the traceback)"), file=sys.stderr)
+            if os.environ.get("RANK", "0") == "0":  # under `accelerate launch` every process fails alike: say it once
+                print(f"wellread: {_message(error)}" + ("" if expected else " (unexpected: a bug in the kit; "
+                      "WELLREAD_DEBUG=1 shows the traceback)"), file=sys.stderr)
             return 2 if expected else 1
         finally:
             if previous is not None:

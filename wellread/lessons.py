@@ -127,6 +127,13 @@ def summaries_dir(out_dir=None) -> Path:
     return Path(out_dir).expanduser() if out_dir not in (None, "") else runs_dir() / "notebooks"
 
 
+class BadParameter(ValueError):
+    """A notebook parameter that cannot work: the cell shows the kit's one line, not a traceback."""
+
+    def _render_traceback_(self):  # IPython shows these lines in place of the traceback
+        return [f"wellread: {self}"]
+
+
 def setup(name: str, budget="classroom", student=None, seed: int = 0, out_dir=None, *, task=None,
           task_options=None, renderer=None, quiet: bool = False) -> Lesson:
     """Resolve a notebook's parameters, choose the plotly renderer, and say what will run. `task`: None (the
@@ -134,11 +141,17 @@ def setup(name: str, budget="classroom", student=None, seed: int = 0, out_dir=No
     from .budget import get_budget, with_task
     from .data import Task
     set_renderer(renderer)
-    resolved = get_budget(budget)
-    if task:
-        resolved = with_task(resolved, Task.parse(task, **(task_options or {})))
-    lesson = Lesson(name=name, budget=resolved, size=chosen_student(student), seed=int(seed),
-                    out_dir=summaries_dir(out_dir))
+    try:
+        resolved = get_budget(budget)
+        if task:
+            resolved = with_task(resolved, Task.parse(task, **(task_options or {})))
+        seed = int(seed) if isinstance(seed, str) and seed.strip().isdigit() else seed  # papermill -r SEED 2
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
+            raise ValueError(f"SEED={seed!r}: use an integer from 0 to {2 ** 32 - 1}")
+        lesson = Lesson(name=name, budget=resolved, size=chosen_student(student), seed=seed,
+                        out_dir=summaries_dir(out_dir))
+    except ValueError as error:
+        raise BadParameter(f"{name}: {error}") from None
     if not quiet:
         from .cache import runs_dir
         from .estimate import estimate

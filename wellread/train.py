@@ -78,11 +78,15 @@ def train_step(acc, model, optimizer, scheduler, loss_fn: Callable, batch) -> to
     return loss
 
 
+ZERO_LOSS_STEPS = 3  # an untrained model never has a loss of exactly 0 on this many batches in a row
+
+
 def loop(acc, model, optimizer, scheduler, batches: Iterator, loss_fn: Callable, *, steps: int, start: int = 0,
          desc: str = "train", quiet: bool = False, on_step: Callable | None = None, lr_field: str = "") -> list[float]:
     """Steps `start+1 .. steps`, one batch from `batches` each; `on_step(step, loss, bar)` after every step.
 
-    A NaN or infinite loss raises Diverged, naming `lr_field` (the budget field of this stage's learning rate)."""
+    A NaN or infinite loss raises Diverged, naming `lr_field` (the budget field of this stage's learning rate), as
+    does a loss of exactly 0 from the first step (a loss that cannot teach)."""
     model.train()
     losses = []
     with tqdm(total=steps, initial=start, desc=desc, disable=quiet, mininterval=1.0) as bar:
@@ -95,6 +99,10 @@ def loop(acc, model, optimizer, scheduler, batches: Iterator, loss_fn: Callable,
                                f"nothing was saved; the likely cause is the learning rate {lr:g}: lower it "
                                f"({field}, e.g. a tenth of it)")
             losses.append(loss)
+            if start == 0 and step == ZERO_LOSS_STEPS and not any(losses):
+                raise Diverged(f"{desc}: the loss is exactly 0 at each of the first {step} steps, so nothing is "
+                               "learned and nothing was saved; a loss cannot be 0 on an untrained model: check the "
+                               "loss function and its settings (a temperature near 0, a target equal to the output)")
             bar.update(1)
             if on_step:
                 on_step(step, loss, bar)

@@ -243,6 +243,8 @@ def load_labeled_files(train, validation=None, test=None, text_column: str = "te
         unknown = sorted(set(table["label"]) - set(to_id))
         if unknown:
             cased = [f"{u!r} is {n!r} in another case" for u in unknown for n in names if u.casefold() == n.casefold()]
+            cased += [f"{u!r} is {n!r} with other zero-padding" for u in unknown for n in names
+                      if str(u).isdigit() and str(n).isdigit() and int(u) == int(n)]
             raise ValueError(f"{paths[split]}: label(s) {unknown[:5]} do not occur in the training file {train}"
                              f"{' (' + '; '.join(cased[:3]) + ')' if cased else ''}; valid: {names}")
         repeats = _duplicates(table)

