@@ -67,3 +67,17 @@ def test_a_temperature_below_the_floor_is_refused():
     from wellread.budget import get_budget
     with pytest.raises(ValueError, match="distill__temperature=1e-30: use a number >= 0.05"):
         get_budget("smoke", distill__temperature=1e-30)
+
+
+def test_a_learners_whole_loss_with_alpha_is_the_loss_that_trains():
+    from wellread.distill import distill_loss, loss_id, soft_cross_entropy, whole_loss
+    calls = []
+
+    def mine(student_logits, teacher_logits, labels, T=1.0, alpha=0.0):
+        calls.append((labels.tolist(), T, alpha))
+        return soft_cross_entropy(student_logits, teacher_logits, T) * 0 + 1.5
+
+    s, t, y = torch.randn(4, 2), torch.randn(4, 2), torch.tensor([0, -1, 1, -1])
+    assert whole_loss(mine) and not whole_loss(soft_cross_entropy) and not whole_loss(None)
+    assert float(distill_loss(s, t, y, 2.0, 0.3, mine)) == 1.5 and calls == [([0, -1, 1, -1], 2.0, 0.3)]
+    assert loss_id(mine).startswith("learner:")  # its own cache entry, as notebook 3's soft loss

@@ -42,7 +42,8 @@ def test_the_slug_rule_matches_githubs():
 
 # The guide's answer key cites the committed tour (data/tour/: the notebooks' saved summaries and timings.json) as
 # `.743<!-- tour 03_distillation basic_test_acc -->`: a number, then the summary and the key it comes from.
-# `points A - B` cites a gap in points, `minutes NOTEBOOK` a notebook's minutes by the tour's clock.
+# `points A - B` cites a gap in points, `diff A - B` a plain difference, `minutes NOTEBOOK` a notebook's minutes by the
+# tour's clock (`minutes all`: the whole tour's).
 CITED = re.compile(r"([+−-]?\d*\.?\d+)\s*<!-- tour (\S+) (.+?) -->")
 
 
@@ -56,22 +57,30 @@ def _lookup(summary: dict, path: str):
 def _cited_value(source: str, expression: str) -> float:
     tour = ROOT / "data" / "tour"
     if source == "minutes":
-        return json.loads((tour / "timings.json").read_text())[expression]["seconds"] / 60
+        timings = json.loads((tour / "timings.json").read_text())
+        names = timings if expression == "all" else [expression]
+        return sum(timings[name]["seconds"] for name in names) / 60
     numbers = json.loads((tour / f"{source}.json").read_text())["numbers"]
-    if expression.startswith("points "):
-        first, second = expression.removeprefix("points ").split(" - ")
-        return 100 * (_lookup(numbers, first) - _lookup(numbers, second))
+    for kind, scale in (("points ", 100), ("diff ", 1)):
+        if expression.startswith(kind):
+            first, second = expression.removeprefix(kind).split(" - ")
+            return scale * (_lookup(numbers, first) - _lookup(numbers, second))
     return _lookup(numbers, expression)
 
 
-def test_the_guides_answer_key_is_the_committed_tour():
-    guide = (ROOT / "docs" / "teachers.md").read_text()
-    cited = CITED.findall(guide)
-    assert len(cited) >= 10, "the answer key cites the committed tour"
+def _wrong_citations(guide: str) -> list[str]:
     wrong = []
-    for shown, source, expression in cited:
+    for shown, source, expression in CITED.findall(guide):
         decimals = len(shown.split(".")[1]) if "." in shown else 0
         value = _cited_value(source, expression)
         if round(value, decimals) != round(float(shown.replace("−", "-")), decimals):
             wrong.append(f"{shown} cites {source} {expression} = {value:.4f}")
-    assert not wrong, wrong
+    return wrong
+
+
+def test_the_guides_answer_key_is_the_committed_tour():
+    guide = (ROOT / "docs" / "teachers.md").read_text()
+    assert len(CITED.findall(guide)) >= 10, "the answer key cites the committed tour"
+    assert not _wrong_citations(guide), _wrong_citations(guide)
+    stale = guide.replace(".798<!-- tour 02_teacher teacher_test_acc -->", ".800<!-- tour 02_teacher teacher_test_acc -->")
+    assert _wrong_citations(stale) == [".800 cites 02_teacher teacher_test_acc = 0.7979"] * 2

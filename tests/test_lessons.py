@@ -246,13 +246,20 @@ def test_results_figures_read_the_reproduction_csv_format():
 # --------------------------------------------------------------------------------------------- exercises
 
 def test_exercises_accept_the_reference(capsys):
-    assert exercises.check_masking(mask_tokens)
+    assert exercises.check_masking(mask_tokens, who="reference")
     assert exercises.check_accuracy(lambda logits, y: (logits.argmax(-1) == y).float().mean())
     assert exercises.check_softmax_temperature(lambda z, t: torch.softmax(z / t, -1))
-    assert exercises.check_distill_loss(soft_cross_entropy)
-    assert exercises.check_distill_loss_alpha(distill_loss)
+    assert exercises.check_distill_loss(lambda s, t, T: soft_cross_entropy(s, t, T))
+    assert exercises.check_distill_loss_alpha(distill_loss, who="reference")
     out = capsys.readouterr().out
     assert out.count("✓") == 5 and "✗" not in out
+
+
+def test_the_kits_own_function_is_not_the_learners(capsys):
+    assert exercises.check_masking(mask_tokens) is False
+    assert exercises.check_distill_loss(soft_cross_entropy) is False
+    out = capsys.readouterr().out
+    assert out.count("✗") == 2 and "that is the kit's own wellread.distill.soft_cross_entropy, not yours" in out
 
 
 @pytest.mark.parametrize("check, wrong, hint", [

@@ -46,6 +46,18 @@ def test_no_module_outside_the_registry_compares_a_method_name():
     assert not found, found
 
 
+def test_whole_numbers_and_seeds_are_checked_in_one_place():
+    from wellread import checks
+    hand_written = re.compile(r"isinstance\([^)]*, int\) or isinstance\([^)]*, bool\)|< 2 \*\* 32")
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "wellread").rglob("*.py")) if p.name != "checks.py"
+             for n, line in enumerate(p.read_text().splitlines(), 1) if hand_written.search(line)]
+    assert not found, found
+    for bad, message in ((True, "flag=True: use an integer >= 1"), (0, "flag=0: use an integer >= 1"),
+                         (2 ** 32, "seed=4294967296: use an integer from 0 to 4294967295")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            (checks.seed if bad == 2 ** 32 else lambda v: checks.whole(v, "flag"))(bad)
+
+
 def test_notebooks_filter_only_on_analyses_a_run_can_produce():
     valid = set(results.ANALYSES) | set(results.GROUPS)
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):

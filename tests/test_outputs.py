@@ -170,6 +170,19 @@ def test_error_bars_only_where_there_are_seeds():
     assert "mean ± sd over seeds" in many.layout.title.text and all(t.error_y.visible for t in many.data)
 
 
+def test_line_charts_draw_error_bars_only_where_there_are_seeds():
+    one = pd.DataFrame({"method": ["d", "d"], "x": [625, 5000], "test_acc": [0.70, 0.72], "variant": ["", ""]})
+    fig = plots.experiment(one, "x", title="Accuracy vs transfer-set size")
+    assert fig.layout.title.text.endswith("(one seed)") and fig.data[0].error_y.visible is False
+    many = plots.experiment(pd.concat([one, one.assign(test_acc=[0.71, 0.74])]), "x", title="Accuracy")
+    assert "mean ± sd over seeds" in many.layout.title.text and many.data[0].error_y.visible
+    rows = pd.DataFrame({"steps": [0, 100, 200], "pretrain_tokens": [0, 1e6, 2e6], "test_acc": [0.7, 0.71, 0.72],
+                         "heldout_loss": [None, 7.3, 7.2], "unigram_loss": [7.35] * 3,
+                         "labels": ["all"] * 3, "seed": [0, 0, 0]})
+    curve = plots.reading_curve(rows)
+    assert all(t.error_y.visible is False for t in curve.data if t.error_y and t.error_y.array is not None)
+
+
 @pytest.mark.parametrize("name", lessons.NOTEBOOKS)
 def test_no_notebook_ends_on_plumbing(name):
     """The last cell is something a learner reads; the summary the tests read is saved quietly inside a lesson cell."""

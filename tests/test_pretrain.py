@@ -267,3 +267,23 @@ def test_snapshots_of_a_long_run_equal_short_runs_on_its_schedule(toy, tmp_path,
         small(steps=12, schedule_steps=6)
     with pytest.raises(ValueError, match="snapshots"):
         pretrain.pretrain(long, snapshots=(12,), quiet=True)
+
+
+def test_a_learners_masking_function_is_its_own_pre_training(tmp_path, monkeypatch, add_corpus_tokens):
+    from wellread import recipes
+    from wellread.cache import function_id
+    from wellread.pretrain import mask_tokens
+    monkeypatch.setenv("WELLREAD_RUNS", str(add_corpus_tokens(tmp_path / "runs")))
+    used = []
+
+    def mine(input_ids, tokenizer, mask_prob=0.15, generator=None):
+        used.append(len(input_ids))
+        return mask_tokens(input_ids, tokenizer, mask_prob, generator)
+
+    kit = recipes.pretrained_student("tiny", "smoke", quiet=True, pretrain__steps=3)
+    assert used == []
+    yours = recipes.pretrained_student("tiny", "smoke", quiet=True, mask_fn=mine, pretrain__steps=3)
+    assert yours != kit and len(used) >= 3  # every training batch masked by the learner's function
+    assert function_id(mine, mask_tokens).startswith("learner:") and function_id(None, mask_tokens) == "kit"
+    with pytest.raises(ValueError, match="pretrain__masking='kit' but the masking function given is 'learner:"):
+        pretrain.pretrain(PretrainConfig(size="tiny", steps=3), mask_fn=mine)

@@ -189,7 +189,7 @@ REFUSALS = {
                                      r"small.csv: the validation split has 6 rows, fewer than one batch \(32\)"),
     # the README's list: budgets, names and values
     "a zero batch": (_run("--set", "finetune__batch_size=0"), r"batch_size=0: use an integer >= 1"),
-    "zero training examples": (_run("--set", "task__train_examples=0"), r"train_examples=0: use a positive integer"),
+    "zero training examples": (_run("--set", "task__train_examples=0"), r"train_examples=0: use an integer >= 1, or None for all of them"),
     "zero steps": (_run("--set", "pretrain__steps=0"), r"steps=0: use an integer >= 1"),
     "steps as text": (_run("--set", "pretrain__steps=thirty"), r"steps='thirty': use an integer >= 1"),
     "zero epochs": (_run("--set", "finetune__epochs=0"), r"epochs=0: use a number > 0"),

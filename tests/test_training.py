@@ -112,7 +112,7 @@ def test_the_well_read_runs_and_their_teacher_see_the_same_labels(monkeypatch):
     halves = [kw.get("finetune__gradient_accumulation_steps") or kw.get("distill__gradient_accumulation_steps")
               for *_, kw in calls[:4]]
     assert halves == [2, 2, 2, 2]  # MiniLM-wide: in half-batches, under Binder's memory
-    with pytest.raises(ValueError, match=r"examples=0: use a positive integer"):
+    with pytest.raises(ValueError, match=r"examples=0: use an integer >= 1 \(the examples basic and PF train on\)"):
         recipes.well_read("tiny", "smoke", examples=0)
 
 

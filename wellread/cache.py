@@ -9,6 +9,7 @@ import dataclasses
 import errno
 import gc
 import hashlib
+import inspect
 import json
 import os
 import platform
@@ -127,6 +128,18 @@ def config_key(config) -> str:
     """A short stable hash of a config (dataclass or dict, may hold other stages' keys), the same on every machine."""
     text = json.dumps(_portable(_plain(config)), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def function_id(fn, kit) -> str:
+    """A function's identity for a cache key: "kit" for the kit's own `kit` (or None), else "learner:" and the sha256
+    of its source, so a stage trained with a learner's function is its own cache entry."""
+    if fn is None or fn is kit:
+        return "kit"
+    try:
+        body = inspect.getsource(fn)
+    except (OSError, TypeError):  # defined where no source is kept: its bytecode and constants identify it
+        body = fn.__code__.co_code.hex() + repr(fn.__code__.co_consts)
+    return "learner:" + hashlib.sha256(body.encode()).hexdigest()[:12]
 
 
 def provenance() -> dict:

@@ -11,6 +11,7 @@ import time
 import warnings
 
 import wellread  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
+from wellread import checks
 
 
 def _task_options(args) -> dict:
@@ -62,7 +63,7 @@ def _sizes(args) -> None:
 
 
 BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-SEEDS = 2 ** 32  # numpy's seeds: 0 .. 2**32 - 1
+SEEDS = checks.SEEDS
 
 
 def _field_type(name: str):

@@ -1,7 +1,6 @@
 """Distillation: the student learns the teacher's soft labels on unlabeled transfer text."""
 from __future__ import annotations
 
-import hashlib
 import inspect
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,20 +26,25 @@ def soft_cross_entropy(student_logits, teacher_logits, temperature: float = 1.0)
 
 
 def loss_id(fn=None) -> str:
-    """A soft loss's identity for a cache key: "kit" for soft_cross_entropy (or None), else "learner:" and the sha256
-    of the function's source, so a run with the learner's loss is its own cache entry."""
-    if fn is None or fn is soft_cross_entropy:
-        return "kit"
+    """A soft loss's identity for a cache key: "kit" (soft_cross_entropy or None) or "learner:<sha256 of its source>"."""
+    return cache.function_id(fn, soft_cross_entropy)
+
+
+def whole_loss(fn) -> bool:
+    """Whether a learner's loss is the whole loss `(student, teacher, labels, T, alpha)` (notebook 4's exercise)
+    rather than the soft part `(student, teacher, T)` (notebook 3's)."""
     try:
-        body = inspect.getsource(fn)
-    except (OSError, TypeError):  # defined where no source is kept: its bytecode and constants identify it
-        body = fn.__code__.co_code.hex() + repr(fn.__code__.co_consts)
-    return "learner:" + hashlib.sha256(body.encode()).hexdigest()[:12]
+        return fn is not None and len(inspect.signature(fn).parameters) >= 5
+    except (TypeError, ValueError):
+        return False
 
 
 def distill_loss(student_logits, teacher_logits, labels, temperature: float = 1.0, alpha: float = 0.0,
                  soft_loss=soft_cross_entropy):
-    """(1 - alpha) * soft loss + alpha * hard cross-entropy on the rows that have a label (>= 0)."""
+    """(1 - alpha) * soft loss + alpha * hard cross-entropy on the rows that have a label (>= 0); a whole loss
+    (`whole_loss`) computes all of it itself."""
+    if whole_loss(soft_loss):
+        return soft_loss(student_logits, teacher_logits, labels, temperature, alpha)
     loss = soft_loss(student_logits, teacher_logits, temperature)
     labeled = labels >= 0
     if alpha > 0 and labeled.any():

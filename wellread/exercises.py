@@ -16,8 +16,12 @@ class _Hint(Exception):
     """A failed check, with what to look at."""
 
 
-def _run(title: str, body, who: str = "yours") -> bool:
+def _run(title: str, body, who: str = "yours", fn=None) -> bool:
     title = f"{title} [{who}]"  # whose function was checked: the learner's, or the notebook's reference
+    if who == "yours" and str(getattr(fn, "__module__", "")).startswith("wellread"):
+        print(f"{FAIL} {title}: that is the kit's own {fn.__module__}.{fn.__name__}, not yours: the exercise counts "
+              "only your function (it is the one the run below uses), so write it in the cell above")
+        return False
     try:
         body()
     except NotImplementedError:
@@ -111,7 +115,7 @@ def check_masking(fn, tokenizer=None, *, who: str = "yours") -> bool:
             raise _Hint(f"{kept:.0%} of chosen tokens were left unchanged; BERT keeps 10% (and 10% random)")
         if abs(1 - to_mask - kept - 0.1) > 0.05:
             raise _Hint("about 10% of chosen tokens should become a random token id")
-    return _run("masking", body, who)
+    return _run("masking", body, who, fn)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -134,7 +138,7 @@ def check_accuracy(fn, *, who: str = "yours") -> bool:
             if abs(got - want) > 1e-5:
                 raise _Hint(f"got {got:.4f}, expected {want:.4f} on {n} rows of {k} classes — predict with "
                             "argmax over the LAST dimension (classes), compare with labels, then average")
-    return _run("accuracy", body, who)
+    return _run("accuracy", body, who, fn)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -161,7 +165,7 @@ def check_softmax_temperature(fn, *, who: str = "yours") -> bool:
                 if _close(got, _softmax_t(logits, 1 / t)):
                     raise _Hint("divide the logits by T (higher T -> softer), do not multiply")
                 raise _Hint(f"at T={t:g} the probabilities differ from softmax(logits / T)")
-    return _run("softmax with temperature", body, who)
+    return _run("softmax with temperature", body, who, fn)
 
 
 def check_distill_loss(fn, *, who: str = "yours") -> bool:
@@ -193,7 +197,7 @@ def check_distill_loss(fn, *, who: str = "yours") -> bool:
                             "and the kit's, is the cross-entropy -sum p_teacher * log p_student (times T²)")
             raise _Hint(f"at T={t:g} got {got:.4f}, expected {want:.4f}: soft targets softmax(teacher/T), "
                         "log_softmax(student/T), sum over classes, mean over the batch, times T²")
-    return _run("distillation loss", body, who)
+    return _run("distillation loss", body, who, fn)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -216,7 +220,7 @@ def check_distill_loss_alpha(fn, *, who: str = "yours") -> bool:
         got = _tensor(fn(s.clone(), te.clone(), none, 1.0, 0.5), "the loss").item()
         if abs(got - want) > 1e-4 * max(1, abs(want)):
             raise _Hint("with no labeled row in the batch, use the soft loss alone (no NaN from an empty mean)")
-    return _run("distillation loss with hard labels", body, who)
+    return _run("distillation loss with hard labels", body, who, fn)
 
 
 def _compare_alpha(fn, s, te, labels, t, alpha):

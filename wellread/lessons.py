@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import checks
 from .network import hub_online  # noqa: F401  (notebook 6 probes the hub before transformers loads)
 
 # The one place that says where the kit comes from when a notebook runs somewhere it is missing
@@ -146,8 +147,7 @@ def setup(name: str, budget="classroom", student=None, seed: int = 0, out_dir=No
         if task:
             resolved = with_task(resolved, Task.parse(task, **(task_options or {})))
         seed = int(seed) if isinstance(seed, str) and seed.strip().isdigit() else seed  # papermill -r SEED 2
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
-            raise ValueError(f"SEED={seed!r}: use an integer from 0 to {2 ** 32 - 1}")
+        checks.seed(seed, "SEED")
         lesson = Lesson(name=name, budget=resolved, size=chosen_student(student), seed=seed,
                         out_dir=summaries_dir(out_dir))
     except ValueError as error:

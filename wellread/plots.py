@@ -303,6 +303,7 @@ def experiment(df, x: str, y: str = "test_acc", color: str = "method", title: st
     """Lines of `y` against `x`, one per value of `color` and `variant` (means ± sd over seeds when several ran)."""
     fig = go.Figure()
     df = df.assign(variant=df["variant"].fillna("")) if "variant" in df else df.assign(variant="")
+    seeds = int(df.groupby([color, "variant", x])[y].count().max()) if len(df) else 0
     for (key, variant), part in df.groupby([color, "variant"], sort=False):
         stats = part.groupby(x)[y].agg(["mean", "std", "count"]).reset_index()
         categorical = stats[x].dtype == object
@@ -314,6 +315,8 @@ def experiment(df, x: str, y: str = "test_acc", color: str = "method", title: st
                                               visible=bool((stats["count"] > 1).any()))))
     fig.update_xaxes(title=x_title or x.replace("_", " "), type="log" if log_x else None)
     fig.update_yaxes(title=y.replace("_", " "))
+    if title:
+        title += " (mean ± sd over seeds)" if seeds > 1 else " (one seed)"
     return _layout(fig, title, height=400)
 
 
@@ -387,7 +390,8 @@ def reading_curve(df, ends=None, learner: dict | None = None, paper_words: float
                                           sd=("test_acc", "std"), seeds=("seed", "nunique")).reset_index()
         fig.add_trace(go.Scatter(x=stats["tokens"], y=stats["mean"], mode="lines+markers", showlegend=False,
                                  marker=dict(color=PF.color), customdata=stats["seeds"],
-                                 error_y=dict(type="data", array=stats["sd"].fillna(0)),
+                                 error_y=dict(type="data", array=stats["sd"].fillna(0),
+                                              visible=bool((stats["seeds"] > 1).any())),
                                  hovertemplate="%{x:.3s} tokens: %{y:.3f} (%{customdata} seeds)<extra></extra>"),
                       row=1, col=col)
         random_start = df[(df["steps"] == 0) & (df["labels"] == labels)]["test_acc"]
@@ -399,7 +403,8 @@ def reading_curve(df, ends=None, learner: dict | None = None, paper_words: float
         fig.add_trace(go.Scatter(x=[paper_words] * len(ends), y=ends["test_acc"], mode="markers+text",
                                  text=[f"MiniLM's layers, {s}" for s in ends["size"]], textposition="middle left",
                                  marker=dict(symbol="diamond", size=11, color=TRUNCATED.color),
-                                 error_y=dict(type="data", array=ends["test_sd"].fillna(0)),
+                                 error_y=dict(type="data", array=ends["test_sd"].fillna(0),
+                                              visible=bool(ends["test_sd"].notna().any())),
                                  name="read at scale elsewhere (another shape; x: the paper's 3.3B words)"),
                       row=1, col=2)
     if learner:

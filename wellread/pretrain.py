@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import data, train
-from .cache import (CHECKPOINT_RECORD, atomic_path, checkpoint_record, config_key, discard_unreadable, mark_resumable, runs_dir,
-                    stage)
+from . import checks, data, train
+from .cache import (CHECKPOINT_RECORD, atomic_path, checkpoint_record, config_key, discard_unreadable, function_id,
+                    mark_resumable, runs_dir, stage)
 from .device import autocast, check_precision, processes, resolve, seed_everything
 from .models import build_model
 from .sizes import parse_size
@@ -42,18 +42,17 @@ class PretrainConfig:
     eval_blocks: int = 256         # held-out blocks, never trained on
     eval_every: int = 100
     seed: int = 0
+    masking: str = "kit"           # who masks the training batches: "kit" (mask_tokens) or a learner's function's id
 
     def __post_init__(self):
         object.__setattr__(self, "size", parse_size(self.size).short)
         for name in ("steps", "batch_size", "gradient_accumulation_steps", "eval_blocks", "eval_every"):
-            _positive_int(self, name)
+            checks.whole(getattr(self, name), f"PretrainConfig.{name}")
         train.check_parts(self)
-        if self.schedule_steps is not None:
-            _positive_int(self, "schedule_steps", minimum=self.steps)
-        if not isinstance(self.block_size, int) or self.block_size < 8:
-            raise ValueError(f"pretrain block_size={self.block_size!r}: use an integer >= 8 (tokens per block)")
-        if self.vocab_size is not None:
-            _positive_int(self, "vocab_size", minimum=100)
+        checks.whole(self.schedule_steps, "PretrainConfig.schedule_steps", self.steps, none="as many as steps")
+        checks.whole(self.block_size, "pretrain block_size", 8, why="tokens per block")
+        checks.whole(self.vocab_size, "PretrainConfig.vocab_size", 100, none="the teacher's WordPiece")
+        checks.seed(self.seed, "PretrainConfig.seed")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0) or not 0 < self.mask_prob < 1:
             raise ValueError(f"pretrain lr={self.lr!r} must be > 0 and mask_prob={self.mask_prob!r} in (0, 1)")
         check_precision(self.precision)
@@ -64,10 +63,6 @@ class PretrainConfig:
         data.loaders.check_source(self.source)
 
 
-def _positive_int(config, name: str, minimum: int = 1) -> None:
-    value = getattr(config, name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{type(config).__name__}.{name}={value!r}: use an integer >= {minimum}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -174,13 +169,13 @@ def unigram_entropy(train_blocks, eval_input_ids, eval_labels, vocab_size) -> fl
 # The pre-training run
 
 def masked_batches(blocks: torch.Tensor, tokenizer, batch_size: int, mask_prob: float, generator, device,
-                   share: tuple[int, int] = (0, 1)):
+                   share: tuple[int, int] = (0, 1), mask_fn=None):
     """nanoGPT-style batches: random blocks drawn from the seeded generator, masked afresh each time. With `share`
     (rank, processes) a data-parallel process keeps every processes-th row: together they train on the same batch."""
     rank, processes = share
     while True:
         idx = torch.randint(len(blocks), (batch_size,), generator=generator)
-        x, y = mask_tokens(blocks[idx], tokenizer, mask_prob, generator)
+        x, y = (mask_fn or mask_tokens)(blocks[idx], tokenizer, mask_prob, generator)
         yield x[rank::processes].to(device), y[rank::processes].to(device)
 
 
@@ -192,27 +187,33 @@ def split_batch(x: torch.Tensor, y: torch.Tensor, parts: int) -> train.MicroBatc
 
 
 def pretrain(config: PretrainConfig, *, force=False, quiet=False, on_eval=None, checkpoint_every=200,
-             snapshots=()) -> Path:
+             snapshots=(), mask_fn=None) -> Path:
     """Pre-train a student with masked LM; returns runs/pretrain/<key>/ (a BertForMaskedLM + tokenizer).
 
     `on_eval(step, train_loss, heldout_loss)` is called at each evaluation (for live plots). An
     interrupted run resumes from its last checkpoint when called again with the same config. At each step in
     `snapshots` the student so far is saved as the artifact of `replace(config, steps=step)` on this run's
-    schedule: the same weights a run of that config alone would reach, so a reading curve costs one run.
+    schedule: the same weights a run of that config alone would reach, so a reading curve costs one run. `mask_fn`:
+    the masking function config.masking names (None: mask_tokens); the held-out loss is always masked by the kit.
     """
     config = canonical(config)
+    if function_id(mask_fn, mask_tokens) != config.masking:
+        raise ValueError(f"pretrain__masking={config.masking!r} but the masking function given is "
+                         f"{function_id(mask_fn, mask_tokens)!r}: pass it with pretrained_student(..., mask_fn=fn), "
+                         "which sets both")
     bad = [s for s in snapshots if not isinstance(s, int) or not 1 <= s < config.steps]
     if bad:
         raise ValueError(f"snapshots {bad}: use step counts between 1 and steps - 1 ({config.steps - 1})")
     snapshots = sorted(set(snapshots))
     launched = processes()  # this one, or those `accelerate launch` started
     if launched.num_processes > 1:
-        return _data_parallel(config, launched, force, quiet, on_eval, checkpoint_every, snapshots)
-    return stage("pretrain", config, lambda work: _run(config, work, quiet, on_eval, checkpoint_every, snapshots),
-                 force=force)
+        return _data_parallel(config, launched, force, quiet, on_eval, checkpoint_every, snapshots, mask_fn)
+    return stage("pretrain", config,
+                 lambda work: _run(config, work, quiet, on_eval, checkpoint_every, snapshots, mask_fn), force=force)
 
 
-def _data_parallel(config: PretrainConfig, processes, force, quiet, on_eval, checkpoint_every, snapshots) -> Path:
+def _data_parallel(config: PretrainConfig, processes, force, quiet, on_eval, checkpoint_every, snapshots,
+                   mask_fn=None) -> Path:
     """Under `accelerate launch`: the main process builds the stage as one process would (the lock, checkpoints,
     snapshots, the artifact) while the others train beside it on their share of every batch and write nothing."""
     if config.batch_size % processes.num_processes:
@@ -225,9 +226,10 @@ def _data_parallel(config: PretrainConfig, processes, force, quiet, on_eval, che
     processes.wait_for_everyone()
     if not final.exists() or force:
         if processes.is_main_process:
-            stage("pretrain", config, lambda w: _run(config, w, quiet, on_eval, checkpoint_every, snapshots), force=force)
+            stage("pretrain", config, lambda w: _run(config, w, quiet, on_eval, checkpoint_every, snapshots, mask_fn),
+                  force=force)
         else:
-            _run(config, work, True, None, checkpoint_every, snapshots)
+            _run(config, work, True, None, checkpoint_every, snapshots, mask_fn)
     processes.wait_for_everyone()
     return final
 
@@ -265,7 +267,8 @@ def _load_checkpoint(path: Path):
     return saved
 
 
-def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_every: int, snapshots: list) -> dict:
+def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_every: int, snapshots: list,
+         mask_fn=None) -> dict:
     # Data: tokenize once (cached), hold out evenly spaced blocks, mask the held-out set once.
     tokenizer = get_tokenizer(config.vocab_size, config.corpus)
     blocks = tokenize_corpus(config.corpus, tokenizer, config.block_size, config.source)
@@ -351,7 +354,7 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
             on_eval(step, smooth, held)
 
     batches = masked_batches(train_blocks, tokenizer, config.batch_size, config.mask_prob, gen, acc.device,
-                             share=(acc.process_index, processes))
+                             share=(acc.process_index, processes), mask_fn=mask_fn)
     if config.gradient_accumulation_steps > 1:
         batches = (split_batch(x, y, config.gradient_accumulation_steps) for x, y in batches)
     train.loop(acc, model, optimizer, scheduler, batches, lambda model, batch: model(*batch), steps=config.steps,

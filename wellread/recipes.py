@@ -8,12 +8,13 @@ import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from . import cache, data, distill, estimate, methods
+from . import cache, checks, data, distill, estimate, methods
 from .budget import Budget, get_budget, with_task
 from .device import cpu_flags, resolve, slow_precision
 from .methods import METHODS, PRETRAINED, Method  # noqa: F401  (METHODS, PRETRAINED: recipes.METHODS in notebooks)
+from .cache import function_id
 from .models import truncated_encoder
-from .pretrain import pretrain
+from .pretrain import mask_tokens, pretrain
 from .sizes import parse_size
 from .teacher import (check_teacher, for_teacher, logits_built, soft_labels, teacher_label, teacher_path,
                       train_teacher)
@@ -66,7 +67,7 @@ def teacher_name(b: Budget) -> str:
 
 # Fields a recipe sets itself, from run()'s own arguments or from another stage: an override would be ignored.
 RECIPE_FIELDS = {"pretrain__size": "run()'s size", "logits__teacher": "teacher__init",
-                 "distill__soft_loss": "run()'s soft_loss",
+                 "distill__soft_loss": "run()'s soft_loss", "pretrain__masking": "pretrained_student()'s mask_fn",
                  **{f"{stage}__{name}": where for stage in ("finetune", "truncated", "distill", "pkd")
                     for name, where in (("size", "run()'s size"), ("seed", "run()'s seed"),
                                         ("init", "run()'s pretrained"))},
@@ -85,10 +86,12 @@ def resolve_budget(budget: str | Budget = "classroom", task=None, **overrides) -
 
 
 def pretrained_student(size="tiny", budget: str | Budget = "classroom", *, force=False, quiet=False, on_eval=None,
-                       **overrides) -> Path:
-    """The masked-LM pre-trained student of this size (one per size and budget: seed 0)."""
+                       mask_fn=None, **overrides) -> Path:
+    """The masked-LM pre-trained student of this size (one per size and budget: seed 0). `mask_fn`: a learner's
+    masking function for the training batches (None: the kit's); it is part of the cache key."""
     b = resolve_budget(budget, **overrides)
-    return pretrain(replace(b.pretrain, size=parse_size(size).short), force=force, quiet=quiet, on_eval=on_eval)
+    config = replace(b.pretrain, size=parse_size(size).short, masking=function_id(mask_fn, mask_tokens))
+    return pretrain(config, force=force, quiet=quiet, on_eval=on_eval, mask_fn=mask_fn)
 
 
 def teacher(budget: str | Budget = "classroom", *, force=False, quiet=False, **overrides) -> Path:
@@ -122,8 +125,7 @@ def preflight(method: Method, b: Budget, seed, size, start: str, *, asked: bool 
         raise ValueError(f"pretrained={start!r} for {method.name}: it starts from "
                          + (f"one of {list(method.starts)}" if len(method.starts) > 1 else f"{method.starts[0]!r} only")
                          + f" ({', '.join(methods.STARTS[s].split(',')[0] for s in method.starts)})")
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
-        raise ValueError(f"seed={seed!r}: use an integer from 0 to {2 ** 32 - 1}")
+    checks.seed(seed)
     methods.check_start(start, b, size)
     if method.check:
         method.check(b, size)
@@ -252,10 +254,8 @@ def well_read(size="tiny", budget: str | Budget = "classroom", seed: int = 0, *,
     passes); the teacher is fine-tuned as many passes. D and PD distil what that teacher says of the budget's transfer
     texts (`transfer`, None: the budget's) and those labelled inputs, one pass. Each batch runs in two halves: at
     MiniLM's width Mini's runs otherwise take notebook 4 over 1.5 GB. Returns basic, PF, D, PD and that teacher."""
-    if not isinstance(examples, int) or isinstance(examples, bool) or examples < 1:
-        raise ValueError(f"examples={examples!r}: use a positive integer (the examples basic and PF train on)")
-    if not isinstance(labels, int) or isinstance(labels, bool) or labels < 1:
-        raise ValueError(f"labels={labels!r}: use a positive integer (the labelled examples every run and the teacher see)")
+    checks.whole(examples, "examples", why="the examples basic and PF train on")
+    checks.whole(labels, "labels", why="the labelled examples every run and the teacher see")
     passes = examples / labels
     same_labels = {"task__train_examples": labels, "teacher__seed": seed, "logits__seed": seed,
                    "teacher__epochs": passes, **({"transfer": transfer} if transfer is not None else {})}

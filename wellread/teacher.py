@@ -11,7 +11,7 @@ import torch
 from datasets import Dataset, concatenate_datasets, load_from_disk
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from . import cache, data, train
+from . import cache, checks, data, train
 from .data import Task
 from .device import check_precision, resolve
 from .finetune import FinetuneConfig, finetune, keyed
@@ -67,8 +67,7 @@ class LogitsConfig:
 
     def __post_init__(self):
         n = self.transfer_examples
-        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
-            raise ValueError(f"LogitsConfig.transfer_examples={n!r}: use a positive integer, or None for all")
+        checks.whole(n, "LogitsConfig.transfer_examples", none="all")
         if self.transfer == "none" and not self.include_train:
             raise ValueError("transfer='none' with include_train=False leaves nothing to distil on")
         if self.transfer is None:

@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from . import checks
 from .cache import Unresumable
 from .data import Task, inputs
 from .device import accelerator, autocast, check_precision, seed_everything
@@ -130,17 +131,14 @@ class TrainConfig:
     def __post_init__(self):
         name = type(self).__name__
         for attr in ("epochs", "lr", "warmup_frac", "weight_decay"):
-            value = getattr(self, attr)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"{name}.{attr}={value!r}: use a finite number")
+            checks.finite(getattr(self, attr), f"{name}.{attr}")
         if not isinstance(self.epochs, (int, float)) or isinstance(self.epochs, bool) or self.epochs <= 0:
             raise ValueError(f"{name}.epochs={self.epochs!r}: use a number > 0 (fractions of an epoch are fine)")
         if not isinstance(self.lr, (int, float)) or self.lr <= 0:
             raise ValueError(f"{name}.lr={self.lr!r}: use a number > 0")
-        for attr, minimum in (("batch_size", 1), ("gradient_accumulation_steps", 1), ("seed", 0)):
-            value = getattr(self, attr)
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ValueError(f"{name}.{attr}={value!r}: use an integer >= {minimum}")
+        for attr in ("batch_size", "gradient_accumulation_steps"):
+            checks.whole(getattr(self, attr), f"{name}.{attr}")
+        checks.seed(self.seed, f"{name}.seed")
         check_parts(self)
         if not 0 <= self.warmup_frac < 1 or self.weight_decay < 0:
             raise ValueError(f"{name}: warmup_frac={self.warmup_frac!r} must be in [0, 1) and "

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from .. import checks
 from ..sizes import MAX_POSITIONS
 from .files import SUFFIXES, _decode, load_labeled_files, read_table
 from .hub import HUB_TASKS
@@ -40,12 +41,9 @@ class Task:
             raise ValueError(f"task source={self.source!r}; valid: {list(TASK_SOURCES)}")
         for name in ("train_examples", "eval_examples"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ValueError(f"task {name}={value!r}: use a positive integer, or None for all of them")
-        if not isinstance(self.max_len, int) or isinstance(self.max_len, bool) or \
-                not 8 <= self.max_len <= MAX_POSITIONS:
-            raise ValueError(f"task max_len={self.max_len!r}: use an integer from 8 to {MAX_POSITIONS} (tokens per "
-                             f"input; the students and the teacher have {MAX_POSITIONS} positions)")
+            checks.whole(value, f"task {name}", none="all of them")
+        checks.whole(self.max_len, "task max_len", 8, MAX_POSITIONS,
+                     why=f"tokens per input; the students and the teacher have {MAX_POSITIONS} positions")
         if self.source == "files":
             if not self.train:
                 raise ValueError("a task from files needs train=<a CSV, TSV, JSON or JSONL file>")
