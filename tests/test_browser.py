@@ -116,8 +116,18 @@ def lab(browser, tmp_path_factory, add_corpus_tokens):
         log.close()
 
 
+def _shut_down_kernels(lab) -> None:
+    """End every session an earlier test left running, so each notebook runs alone on the machine's cores."""
+    with urllib.request.urlopen(f"{lab.url}/api/sessions?token={lab.token}", timeout=10) as response:
+        sessions = json.loads(response.read())
+    for session in sessions:
+        request = urllib.request.Request(f"{lab.url}/api/sessions/{session['id']}?token={lab.token}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30).close()
+
+
 def _serve_notebook(lab, name: str, parameters: dict) -> str:
     """A copy of notebooks/<name>.ipynb with `parameters` injected as papermill does (not executed), in Lab's folder."""
+    _shut_down_kernels(lab)
     from papermill.iorw import load_notebook_node  # adds the tags metadata papermill's parameterizer reads
     from papermill.parameterize import parameterize_notebook
     nb = load_notebook_node(str(ROOT / "notebooks" / f"{name}.ipynb"))
