@@ -133,7 +133,8 @@ def _serve_notebook(lab, name: str, parameters: dict) -> str:
     nb = load_notebook_node(str(ROOT / "notebooks" / f"{name}.ipynb"))
     nb = parameterize_notebook(nb, {**parameters, "OUT_DIR": str(lab.out)})
     nbformat.write(nb, lab.served / f"{name}.ipynb")
-    return f"{lab.url}/lab/tree/{name}.ipynb?token={lab.token}"
+    # a workspace of its own, reset: Lab would otherwise reopen the earlier test's notebook beside this one
+    return f"{lab.url}/lab/workspaces/{name}/tree/{name}.ipynb?reset&token={lab.token}"
 
 
 def _run_all(page, url: str, timeout_s: float) -> float:
@@ -146,6 +147,7 @@ def _run_all(page, url: str, timeout_s: float) -> float:
     # indicator says "idle" before it is, and a Run All sent then runs nothing
     page.evaluate("""async () => {
         const notebook = window.jupyterapp.shell.currentWidget;
+        window.wellreadNotebook = notebook;  // the one the waits below follow
         await notebook.context.ready;
         await notebook.sessionContext.ready;
         for (let i = 0; i < 600 && notebook.sessionContext.session?.kernel?.connectionStatus !== 'connected'; i++)
@@ -166,7 +168,7 @@ def _wait_until_run(page, timeout_s: float) -> None:
     page.wait_for_function("""() => {
         const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim());
         const failed = document.querySelector('.jp-Notebook [data-mime-type="application/vnd.jupyter.error"]');
-        const kernel = window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel;
+        const kernel = window.wellreadNotebook?.sessionContext?.session?.kernel;
         // a cell's prompt may be blank while Lab re-renders it: the kernel's own status decides between the polls
         const ran = prompts.every(p => /^\\[\\d+\\]:$/.test(p) || p === '') && prompts.some(p => p !== '');
         return kernel?.status === 'idle' && (ran || (failed && !prompts.some(p => p.includes('*'))));
