@@ -63,7 +63,6 @@ def _sizes(args) -> None:
 
 
 BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-SEEDS = checks.SEEDS
 
 
 def _field_type(name: str):
@@ -255,8 +254,8 @@ def main(argv=None) -> int:
 
     args = parser.parse_args(argv)
     seed = getattr(args, "seed", 0)
-    if not 0 <= seed < SEEDS:
-        print(f"wellread: --seed {seed}: use an integer from 0 to {SEEDS - 1}", file=sys.stderr)
+    if not 0 <= seed < checks.SEEDS:
+        print(f"wellread: --seed {seed}: use an integer from 0 to {checks.SEEDS - 1}", file=sys.stderr)
         return 2
     # only the main thread may set a handler (main() called from a worker thread keeps the default)
     previous = signal.signal(signal.SIGTERM, _terminated) \

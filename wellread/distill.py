@@ -1,6 +1,7 @@
 """Distillation: the student learns the teacher's soft labels on unlabeled transfer text."""
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +31,7 @@ def loss_id(fn=None) -> str:
     return cache.function_id(fn, soft_cross_entropy)
 
 
+@functools.cache  # asked at every training step: a function's signature is read once
 def whole_loss(fn) -> bool:
     """Whether a learner's loss is the whole loss `(student, teacher, labels, T, alpha)` (notebook 4's exercise)
     rather than the soft part `(student, teacher, T)` (notebook 3's)."""
