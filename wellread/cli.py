@@ -50,7 +50,7 @@ def _check(task) -> None:
     names = task.label_names
     print(task.class_table())
     print("first rows of train:")
-    for item, label in list(zip(data.inputs(splits["train"]), splits["train"]["label"]))[:3]:
+    for item, label in list(zip(data.inputs(splits["train"]), data.column(splits["train"], "label")))[:3]:
         print(f"  [{names[label]}] {item!r:.110}")
 
 

@@ -99,11 +99,11 @@ def distill(config: DistillConfig, *, soft_loss=None, force: bool = False, quiet
     def build(work: Path) -> dict:
         transfer = load_teacher_logits(config.logits)
         _, validation, test = replace(config.task, train_examples=None).splits(config.seed)
-        teacher_logits = torch.tensor(list(transfer["teacher_logits"]))
+        teacher_logits = torch.tensor(data.column(transfer, "teacher_logits"))
         seed_everything(config.seed)
         model, tokenizer = build_classifier(config.init, config.size, num_labels=teacher_logits.shape[1])
         # Pack teacher logits and (possibly missing, -1) labels into one target tensor per example.
-        targets = torch.cat([teacher_logits, torch.tensor(list(transfer["label"])).float()[:, None]], dim=1)
+        targets = torch.cat([teacher_logits, torch.tensor(data.column(transfer, "label")).float()[:, None]], dim=1)
 
         def loss_fn(outputs, target):
             return distill_loss(outputs.logits.float(), target[:, :-1], target[:, -1].long(), config.temperature,

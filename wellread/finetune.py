@@ -52,7 +52,7 @@ def finetune(config: FinetuneConfig, *, force: bool = False, quiet: bool = False
         name = {"teacher": "the teacher", "truncated": f"the teacher's bottom {config.layers} layers"}.get(role, (
             f"{config.size} (random init)" if config.init == "random" or Path(config.init).parent.name == "vocab"
             else f"{config.size} (pre-trained)"))  # never the init's folder name: a cache key
-        model, curve = train.fit(model, tokenizer, data.inputs(train_split), torch.tensor(list(train_split["label"])),
+        model, curve = train.fit(model, tokenizer, data.inputs(train_split), torch.tensor(data.column(train_split, "label")),
                                  hard_loss, config, desc=f"fine-tune {name}", quiet=quiet, lr_field=f"{role}__lr")
         train.save_model(model, tokenizer, work)
         return {**train.scores(model, tokenizer, validation, test, max_len=config.task.max_len,

@@ -81,7 +81,7 @@ def pkd(config: PKDConfig, *, force: bool = False, quiet: bool = False) -> Path:
     def build(work: Path) -> dict:
         transfer = load_teacher_logits(config.logits)
         _, validation, test = replace(config.task, train_examples=None).splits(config.seed)
-        soft = torch.tensor(list(transfer["teacher_logits"]))
+        soft = torch.tensor(data.column(transfer, "teacher_logits"))
         states = load_file(str(Path(config.states) / "states.safetensors"))["states"].float()  # [N, k, H]
         classes, pairs = soft.shape[1], states.shape[1]
         seed_everything(config.seed)
@@ -89,7 +89,7 @@ def pkd(config: PKDConfig, *, force: bool = False, quiet: bool = False) -> Path:
         if model.config.num_hidden_layers - 1 != pairs or model.config.hidden_size != states.shape[2]:
             raise ValueError(f"the student ({model.config.num_hidden_layers} layers, H{model.config.hidden_size}) does "
                              f"not match the teacher's states ({pairs} layers + 1, H{states.shape[2]})")
-        targets = torch.cat([soft, torch.tensor(list(transfer["label"])).float()[:, None], states.flatten(1)], dim=1)
+        targets = torch.cat([soft, torch.tensor(data.column(transfer, "label")).float()[:, None], states.flatten(1)], dim=1)
 
         def loss_fn(outputs, target):
             logits, labels = outputs.logits.float(), target[:, classes].long()

@@ -137,7 +137,7 @@ def preflight(method: Method, b: Budget, seed, size, start: str, *, asked: bool 
         if len(rows) < b.finetune.batch_size:
             raise ValueError(f"{where}: the {split} split has {len(rows)} rows, fewer than one batch "
                              f"({b.finetune.batch_size}); add rows, or lower finetune__batch_size and distill__batch_size")
-        absent = [names[i] for i in sorted(set(range(len(names))) - set(rows["label"]))]
+        absent = [names[i] for i in sorted(set(range(len(names))) - set(data.column(rows, "label")))]
         if absent and b.task.source == "files":  # the files themselves were checked: the budget's subsample lost it
             field = "task__train_examples" if split == "train" else "task__eval_examples"
             raise ValueError(f"{where}: at the {b.name!r} budget the {split} split keeps {len(rows)} rows ({field}) and "

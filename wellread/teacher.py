@@ -126,7 +126,7 @@ def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = F
     config = _resolved(config)
     texts, train_split = labelled_inputs(config)
     expected = texts_sha256(texts + (data.inputs(train_split) if train_split is not None else []),
-                            [-1] * len(texts) + (list(train_split["label"]) if train_split is not None else []))
+                            [-1] * len(texts) + (data.column(train_split, "label") if train_split is not None else []))
     training_inputs = None
     if train_split is not None and config.transfer != "none" and (force or not logits_built(config)):
         # labelled once (and timed on its own), reused by every transfer set
@@ -135,7 +135,7 @@ def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = F
 
     def build(work: Path) -> dict:
         if config.transfer == "none":  # only the task's training inputs, with their labels
-            return _save(_label(config, data.inputs(train_split), list(train_split["label"]), quiet), work)
+            return _save(_label(config, data.inputs(train_split), data.column(train_split, "label"), quiet), work)
         parts = [_label(config, texts, [-1] * len(texts), quiet)] if texts else []  # -1: unlabeled
         if training_inputs:
             parts.append(load_teacher_logits(training_inputs))
@@ -150,7 +150,7 @@ def _check_texts(path: Path, config: LogitsConfig, expected: str, n_texts: int, 
     recorded = cache.metrics(path).get("texts_sha256")
     if recorded is None:  # made before the kit recorded it: hash what the stage holds
         stored = load_teacher_logits(path)
-        recorded = texts_sha256(data.inputs(stored), list(stored["label"]))
+        recorded = texts_sha256(data.inputs(stored), data.column(stored, "label"))
     if recorded == expected:
         return
     what = (f"the transfer set {config.transfer!r} ({n_texts} inputs)" if config.transfer != "none" else "") + \
@@ -178,9 +178,9 @@ def _label(config: LogitsConfig, texts: list, labels: list, quiet: bool) -> Data
 def _save(transfer: Dataset, work: Path) -> dict:
     with data.datasets_bars_off():
         transfer.save_to_disk(str(work / "transfer"))
-    confidence = torch.tensor(transfer["teacher_logits"]).softmax(-1).max(-1).values
+    confidence = torch.tensor(data.column(transfer, "teacher_logits")).softmax(-1).max(-1).values
     return {"examples": len(transfer), "mean_confidence": confidence.mean().item(),
-            "texts_sha256": texts_sha256(data.inputs(transfer), list(transfer["label"]))}
+            "texts_sha256": texts_sha256(data.inputs(transfer), data.column(transfer, "label"))}
 
 
 def for_teacher(teacher: FinetuneConfig, logits: LogitsConfig) -> LogitsConfig:

@@ -13,7 +13,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from . import checks
 from .cache import Unresumable
-from .data import Task, inputs
+from .data import Task, column, inputs
 from .device import accelerator, autocast, check_precision, seed_everything
 
 
@@ -257,7 +257,7 @@ def scores(model, tokenizer, validation, test, *, max_len: int, precision: str) 
     """Validation and test accuracy and F1, and the parameter count: what every classifier stage records."""
     out = {"params": count_params(model)}
     for prefix, split in (("val", validation), ("test", test)):
-        result = evaluate(model, tokenizer, inputs(split), list(split["label"]), max_len=max_len, precision=precision)
+        result = evaluate(model, tokenizer, inputs(split), column(split, "label"), max_len=max_len, precision=precision)
         out[f"{prefix}_acc"], out[f"{prefix}_f1"] = result["acc"], result["f1"]
     return out
 

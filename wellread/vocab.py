@@ -18,19 +18,14 @@ CORPORA = ("general", "movie", "mixed")
 def _load_texts(corpus: str, source: str = "embedded") -> list[str]:
     """The raw documents of a corpus (tests replace this function with a tiny in-memory corpus)."""
     if source == "hub":
-        return _text_column(data.load_corpus(corpus, source="hub"))
+        return data.column(data.load_corpus(corpus, source="hub"), "text")
     if corpus == "general":
-        return _text_column(data.load_corpus("general"))
+        return data.column(data.load_corpus("general"), "text")
     if corpus == "movie":
-        return _text_column(data.load_transfer("movie"))
+        return data.column(data.load_transfer("movie"), "text")
     if corpus == "mixed":
         return _load_texts("general") + _load_texts("movie")
     raise ValueError(f"corpus={corpus!r}: use one of {list(CORPORA)}")
-
-
-def _text_column(dataset) -> list[str]:
-    """The text column as a list, read as one Arrow column: `list(dataset["text"])` reads row by row, ~35x slower."""
-    return dataset.with_format("arrow")["text"].to_pylist()
 
 
 def _teacher_tokenizer():

@@ -18,6 +18,12 @@ HUB_CORPORA = ["wikitext-103-raw-v1", "wikitext-2-raw-v1"]
 CORPUS_SOURCES = ("embedded", "hub")
 
 
+def column(dataset: datasets.Dataset, name: str) -> list:
+    """One column as a Python list, read as one Arrow column: `list(dataset[name])` reads it row by row, ~100x
+    slower (1.8 s for the 105k transfer texts, in every notebook that keys a logits stage)."""
+    return dataset.with_format("arrow")[name].to_pylist()
+
+
 def check_source(source: str) -> None:
     if source not in CORPUS_SOURCES:
         raise ValueError(f"source must be 'embedded' (offline pack) or 'hub' (Hugging Face), got {source!r}")

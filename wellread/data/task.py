@@ -13,7 +13,7 @@ from .. import checks
 from ..sizes import MAX_POSITIONS
 from .files import SUFFIXES, _decode, load_labeled_files, read_table
 from .hub import HUB_TASKS
-from .loaders import load_task, load_transfer
+from .loaders import column, load_task, load_transfer
 from .sources import normalise
 
 TASK_SOURCES = ("embedded", "hub", "files")
@@ -102,7 +102,7 @@ class Task:
     def class_table(self, seed: int = 0) -> str:
         """What the kit built from the task, as it will train on it: each class's count in each split."""
         names = self.label_names
-        counts = [Counter(split["label"]) for split in self.splits(seed)]
+        counts = [Counter(column(split, "label")) for split in self.splits(seed)]
         where = (self.train if self.source == "files" else self.source) + (", sentence pairs" if self.pairs else "")
         column = f", from column {self.label_column!r}" if self.source == "files" else ""
         width = max(8, *(len(n) for n in names)) + 2
@@ -138,8 +138,8 @@ def show_class_table(task: Task, seed: int = 0) -> None:
 def inputs(dataset) -> list:
     """A split's model inputs: its texts, or (text, pair) tuples for a sentence-pair task."""
     if "text_pair" in dataset.column_names:
-        return list(zip(dataset["text"], dataset["text_pair"]))
-    return list(dataset["text"])
+        return list(zip(column(dataset, "text"), column(dataset, "text_pair")))
+    return column(dataset, "text")
 
 
 def _files_sha256(paths: tuple, what: str = "labeled file") -> str:
@@ -216,7 +216,7 @@ def transfer_inputs(transfer: str, task: Task, limit: int | None = None) -> list
         if task.pairs:
             raise ValueError(f"{task.name!r} is a sentence-pair task: the embedded transfer text {transfer!r} has "
                              "single texts; use transfer='none' (the task's own training pairs) or a file of pairs")
-        rows = list(load_transfer(transfer, source=task.source if task.source != "files" else "embedded")["text"])
+        rows = column(load_transfer(transfer, source=task.source if task.source != "files" else "embedded"), "text")
     splits = task.load()
     held = {_key(x) for split in ("validation", "test") for x in inputs(splits[split])}
     kept = [r for r in rows if _key(r) not in held][:limit]
