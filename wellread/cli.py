@@ -175,22 +175,9 @@ def _tour(args) -> None:
     print(f"\nThe tour took {time.time() - started:.0f} s. Report: {out} (open the .html files in a browser)")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="wellread", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    data = sub.add_parser("data", help="the offline data pack")
-    data.add_argument("action", choices=["fetch", "check"], help="fetch: the offline pack; check FILE: what the "
-                      "kit reads from your labeled file")
-    data.add_argument("files", nargs="*", help="check: your training file")
-    _add_task_options(data)
-    data.add_argument("--quiet", action="store_true")
-    data.set_defaults(func=_data)
-
-    sizes = sub.add_parser("sizes", help="list the 24 students")
-    sizes.set_defaults(func=_sizes)
-
-    # Every choice and help text below is read from the budgets and the method registry, so they cannot drift.
+def _training_commands(sub) -> None:
+    """The commands that train, pack or tour, with choices and help read from the budgets and the registry."""
+    # read from the budgets and the method registry, so they cannot drift
     from .budget import BUDGETS, override_names
     from .methods import METHODS, STARTS
     budget_help = f"one of {', '.join(BUDGETS)} (default classroom; see wellread/budget.py)"
@@ -251,6 +238,26 @@ def main(argv=None) -> int:
             p.add_argument("--out", default=None, help="report folder (default runs/tour/<time>)")
             p.add_argument("--no-html", action="store_true", help="skip the HTML export")
         p.set_defaults(func=func)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="wellread", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="the offline data pack")
+    data.add_argument("action", choices=["fetch", "check"], help="fetch: the offline pack; check FILE: what the "
+                      "kit reads from your labeled file")
+    data.add_argument("files", nargs="*", help="check: your training file")
+    _add_task_options(data)
+    data.add_argument("--quiet", action="store_true")
+    data.set_defaults(func=_data)
+
+    sizes = sub.add_parser("sizes", help="list the 24 students")
+    sizes.set_defaults(func=_sizes)
+
+    # `data` and `sizes` need no budget: the other commands' choices import torch and transformers (8 s on 2 cores)
+    if (sys.argv[1:] if argv is None else list(argv))[:1] not in (["data"], ["sizes"]):
+        _training_commands(sub)
 
     args = parser.parse_args(argv)
     seed = getattr(args, "seed", 0)

@@ -113,10 +113,10 @@ def fetch(quiet: bool = False) -> dict:
     counts = {
         "task": {split: len(task[split]) for split in task},
         "transfer": len(transfer),
-        "transfer_sources": pd.Series(transfer["source"]).value_counts().to_dict(),
+        "transfer_sources": pd.Series(column(transfer, "source")).value_counts().to_dict(),
         "glosses": len(glosses),
-        "corpus": {**pd.Series(corpus["source"]).value_counts().to_dict(),
-                   "words": sum(len(t.split()) for t in corpus["text"])},
+        "corpus": {**pd.Series(column(corpus, "source")).value_counts().to_dict(),
+                   "words": sum(len(t.split()) for t in column(corpus, "text"))},
     }
     if not quiet:
         print(f"wellread data pack in {cache_root()} ({time.time() - start:.0f} s; every file and build verified)")

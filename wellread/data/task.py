@@ -104,9 +104,9 @@ class Task:
         names = self.label_names
         counts = [Counter(column(split, "label")) for split in self.splits(seed)]
         where = (self.train if self.source == "files" else self.source) + (", sentence pairs" if self.pairs else "")
-        column = f", from column {self.label_column!r}" if self.source == "files" else ""
+        from_column = f", from column {self.label_column!r}" if self.source == "files" else ""
         width = max(8, *(len(n) for n in names)) + 2
-        lines = [f"task {self.name!r} ({where}): {len(names)} classes{column}",
+        lines = [f"task {self.name!r} ({where}): {len(names)} classes{from_column}",
                  f"  {'class':<{width}}{'train':>8}{'validation':>12}{'test':>8}"]
         lines += [f"  {name:<{width}}{counts[0][i]:>8}{counts[1][i]:>12}{counts[2][i]:>8}"
                   for i, name in enumerate(names)]
