@@ -20,6 +20,17 @@ def pytest_configure(config):
             prefix=f"wellread-test-runs-{worker}-")
 
 
+# The longest files first (notebooks ~410 s of work, the others under 160 s each): pytest-xdist hands whole files out
+# in this order (--dist loadfile), so one worker starts the notebooks at once while the other takes the rest.
+LONGEST_FIRST = ["test_notebooks.py", "test_training.py", "test_pretrain.py", "test_data_parallel.py", "test_knobs.py",
+                 "test_teachers.py", "test_tasks.py", "test_cli.py", "test_pretrained.py"]
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order is kept
+
+
 def _same_step(make_model, loss_fn, whole, parts):
     """One optimizer step on `whole` and one on `parts` (train.MicroBatches), each from `make_model()`, dropout off:
     the same loss and the same weights after, within float rounding."""
