@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 from wellread.cli import main
 from wellread.methods import METHODS
 
@@ -58,3 +61,13 @@ def test_sigterm_says_what_was_interrupted_and_exits_143(tmp_path):
     err = child.communicate(timeout=60)[1]
     assert child.returncode == 143, err
     assert "wellread: stopped by SIGTERM while building pretrain/" in err and "Traceback" not in err
+
+
+def test_data_and_sizes_start_without_torch():
+    """`wellread data fetch` is make's first step and a learner's first command: it must not wait 8 s for torch and
+    transformers to import, which only the training commands need."""
+    code = ("import sys, wellread.cli as cli; cli.main(['sizes']); cli.main(['data', 'fetch', '--quiet']); "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
