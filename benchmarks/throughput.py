@@ -98,12 +98,12 @@ def kit_step(size, precision, compile=False):
     """The kit's own step (train.trainer + train.train_step): masked-only head, at `precision`."""
     seed_everything(0)
     student = pretrain.build_model(size.short, VOCAB)
-    acc, model, opt, sched = train.trainer(pretrain.MaskedOnlyLM(student), 10 ** 6, lr=1e-4, weight_decay=0.01,
-                                         warmup_frac=0.0, precision=precision, **pretrain.ADAM)
+    trainer = train.trainer(pretrain.MaskedOnlyLM(student), 10 ** 6, lr=1e-4, weight_decay=0.01, warmup_frac=0.0,
+                            precision=precision, **pretrain.ADAM)
     if compile:
         student.bert.compile()
-    model.train()
-    return lambda x, y: train.train_step(acc, model, opt, sched, lambda m, b: m(*b), (x, y))
+    trainer.model.train()
+    return lambda x, y: train.train_step(trainer, lambda m, b: m(*b), (x, y))
 
 
 def kit(size, data, warmup, precision, compile=False) -> float:

@@ -37,10 +37,9 @@ def _same_step(make_model, loss_fn, whole, parts):
     stepped = []
     for batch in (whole, parts):
         model = make_model()
-        acc, wrapped, optimizer, scheduler = train.trainer(model, 4, lr=1e-3, weight_decay=0.01, warmup_frac=0.0,
-                                                           precision="fp32")
-        wrapped.eval()  # no dropout: the two steps see the same network
-        loss = train.train_step(acc, wrapped, optimizer, scheduler, loss_fn, batch)
+        t = train.trainer(model, 4, lr=1e-3, weight_decay=0.01, warmup_frac=0.0, precision="fp32")
+        t.model.eval()  # no dropout: the two steps see the same network
+        loss = train.train_step(t, loss_fn, batch)
         stepped.append((loss, model.state_dict()))
     (whole_loss, before), (parts_loss, after) = stepped
     torch.testing.assert_close(parts_loss, whole_loss)

@@ -118,16 +118,15 @@ def test_the_well_read_runs_and_their_teacher_see_the_same_labels(monkeypatch):
 
 def test_a_loss_of_exactly_zero_from_the_first_steps_is_an_error_not_a_result():
     from wellread.device import accelerator
-    from wellread.train import Diverged, loop
+    from wellread.train import Diverged, Trainer, loop
     model = torch.nn.Linear(4, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    trainer = Trainer(accelerator("fp32"), model, optimizer, scheduler, desc="distill L2/H128")
     batches = iter(lambda: torch.ones(3, 4), None)
     with pytest.raises(Diverged, match=r"distill L2/H128: the loss is exactly 0 at each of the first 3 steps"):
-        loop(accelerator("fp32"), model, optimizer, scheduler, batches, lambda m, x: m(x).sum() * 0.0,
-             steps=10, desc="distill L2/H128", quiet=True)
-    learned = loop(accelerator("fp32"), model, optimizer, scheduler, iter(lambda: torch.ones(3, 4), None),
-                   lambda m, x: m(x).pow(2).mean(), steps=5, quiet=True)
+        loop(trainer, batches, lambda m, x: m(x).sum() * 0.0, steps=10, quiet=True)
+    learned = loop(trainer, iter(lambda: torch.ones(3, 4), None), lambda m, x: m(x).pow(2).mean(), steps=5, quiet=True)
     assert len(learned) == 5 and all(loss > 0 for loss in learned)
 
 

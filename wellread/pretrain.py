@@ -279,9 +279,10 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
     gen = seed_everything(config.seed)  # seeds the init and dropout; `gen` drives batches and masking
     student = build_model(config.size, len(tokenizer))
     schedule = config.schedule_steps or config.steps
-    acc, model, optimizer, scheduler = train.trainer(
-        MaskedOnlyLM(student), schedule, lr=config.lr, weight_decay=config.weight_decay,
-        warmup_frac=config.warmup_frac, precision=config.precision, **ADAM)
+    trainer = train.trainer(MaskedOnlyLM(student), schedule, lr=config.lr, weight_decay=config.weight_decay,
+                            warmup_frac=config.warmup_frac, precision=config.precision, desc=f"pretrain {config.size}",
+                            lr_field="pretrain__lr", **ADAM)
+    acc, optimizer, scheduler = trainer.acc, trainer.optimizer, trainer.scheduler
     main, processes = acc.is_main_process, acc.num_processes  # only the main process evaluates and writes
     if config.compile:
         # Compile only the encoder: its shapes are fixed ([B, T]); the head sees a different number of
@@ -357,8 +358,8 @@ def _run(config: PretrainConfig, work: Path, quiet: bool, on_eval, checkpoint_ev
                              share=(acc.process_index, processes), mask_fn=mask_fn)
     if config.gradient_accumulation_steps > 1:
         batches = (split_batch(x, y, config.gradient_accumulation_steps) for x, y in batches)
-    train.loop(acc, model, optimizer, scheduler, batches, lambda model, batch: model(*batch), steps=config.steps,
-               start=state["step"], desc=f"pretrain {config.size}", quiet=quiet or not main, on_step=after_step)
+    train.loop(trainer, batches, lambda model, batch: model(*batch), steps=config.steps, start=state["step"],
+               quiet=quiet or not main, on_step=after_step)
     if not main:
         return {}
 

@@ -30,16 +30,28 @@ def make_optimizer(model, lr: float, weight_decay: float, betas=(0.9, 0.999), ep
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, fused=fused)
 
 
+@dataclass
+class Trainer:
+    """What the loop steps: the accelerator, the prepared model, its optimizer and schedule, and the two names its
+    progress bar and errors use (`lr_field`: the budget field of this stage's learning rate)."""
+    acc: object
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    desc: str = "train"
+    lr_field: str = ""
+
+
 def trainer(model, steps: int, *, lr: float, weight_decay: float, warmup_frac: float, precision: str = "auto",
-            betas=(0.9, 0.999), eps: float = 1e-8):
-    """(accelerator, model, optimizer, scheduler) for `steps` steps: linear warm-up, then linear decay."""
+            betas=(0.9, 0.999), eps: float = 1e-8, desc: str = "train", lr_field: str = "") -> Trainer:
+    """A Trainer for `steps` steps: AdamW, linear warm-up, then linear decay."""
     acc = accelerator(precision)
     # fused AdamW updates all parameters in one kernel: Tiny's optimizer step on a 2-core CPU takes 2 ms, not 18
     # (a third of its fine-tuning step: the embedding table is most of its weights)
     optimizer = make_optimizer(model, lr, weight_decay, betas, eps, fused=acc.device.type in ("cpu", "cuda"))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_frac * steps), steps)
     model, optimizer = acc.prepare(model, optimizer)
-    return acc, model, optimizer, scheduler
+    return Trainer(acc, model, optimizer, scheduler, desc, lr_field)
 
 
 @dataclass
@@ -63,39 +75,39 @@ def check_parts(config) -> None:
                          f"batch_size={rows}: use a divisor of it (1 runs the batch whole)")
 
 
-def train_step(acc, model, optimizer, scheduler, loss_fn: Callable, batch) -> torch.Tensor:
+def train_step(t: Trainer, loss_fn: Callable, batch) -> torch.Tensor:
     """One optimizer step; `loss_fn(model, batch)` runs under the precision's autocast (weights stay fp32)."""
     parts = zip(batch.parts, batch.weights) if isinstance(batch, MicroBatches) else [(batch, 1.0)]
     loss = 0.0
     for part, weight in parts:
-        with acc.autocast():
-            part_loss = loss_fn(model, part) * weight
-        acc.backward(part_loss)  # data-parallel: gradients are averaged over processes at every part (summed here)
+        with t.acc.autocast():
+            part_loss = loss_fn(t.model, part) * weight
+        t.acc.backward(part_loss)  # data-parallel: gradients are averaged over processes at every part (summed here)
         loss = loss + part_loss.detach()
-    acc.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
+    t.acc.clip_grad_norm_(t.model.parameters(), 1.0)
+    t.optimizer.step()
+    t.scheduler.step()
+    t.optimizer.zero_grad(set_to_none=True)
     return loss
 
 
 ZERO_LOSS_STEPS = 3  # an untrained model never has a loss of exactly 0 on this many batches in a row
 
 
-def loop(acc, model, optimizer, scheduler, batches: Iterator, loss_fn: Callable, *, steps: int, start: int = 0,
-         desc: str = "train", quiet: bool = False, on_step: Callable | None = None, lr_field: str = "") -> list[float]:
+def loop(t: Trainer, batches: Iterator, loss_fn: Callable, *, steps: int, start: int = 0, quiet: bool = False,
+         on_step: Callable | None = None) -> list[float]:
     """Steps `start+1 .. steps`, one batch from `batches` each; `on_step(step, loss, bar)` after every step.
 
-    A NaN or infinite loss raises Diverged, naming `lr_field` (the budget field of this stage's learning rate), as
-    does a loss of exactly 0 from the first step (a loss that cannot teach)."""
-    model.train()
-    losses = []
+    A NaN or infinite loss raises Diverged, naming the trainer's `lr_field`, as does a loss of exactly 0 from the
+    first step (a loss that cannot teach)."""
+    t.model.train()
+    losses, desc = [], t.desc
     with tqdm(total=steps, initial=start, desc=desc, disable=quiet, mininterval=1.0) as bar:
         for step in range(start + 1, steps + 1):
-            loss = train_step(acc, model, optimizer, scheduler, loss_fn, next(batches)).item()  # one sync per step
+            loss = train_step(t, loss_fn, next(batches)).item()  # one sync per step
             if not math.isfinite(loss):
-                lr = optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"])
-                field = lr_field or ("pretrain__lr" if desc.startswith("pretrain") else "its lr")
+                lr = t.optimizer.param_groups[0].get("initial_lr", t.optimizer.param_groups[0]["lr"])
+                field = t.lr_field or "its lr"
                 raise Diverged(f"{desc}: the loss became {loss} at step {step} of {steps}: training diverged and "
                                f"nothing was saved; the likely cause is the learning rate {lr:g}: lower it "
                                f"({field}, e.g. a tenth of it)")
@@ -188,10 +200,10 @@ def fit(model, tokenizer, texts: list, targets: torch.Tensor, loss_of_outputs: C
     the model's whole output (logits, and hidden states when its config asks for them); `lr_field`: config.lr's field."""
     generator = seed_everything(config.seed)
     steps = max(1, round(config.epochs * math.ceil(len(texts) / config.batch_size)))
-    acc, model, optimizer, scheduler = trainer(model, steps, lr=config.lr, weight_decay=config.weight_decay,
-                                             warmup_frac=config.warmup_frac, precision=config.precision)
+    t = trainer(model, steps, lr=config.lr, weight_decay=config.weight_decay, warmup_frac=config.warmup_frac,
+                precision=config.precision, desc=desc, lr_field=lr_field)
     batches = text_batches(tokenizer, texts, targets, batch_size=config.batch_size, max_len=config.task.max_len,
-                           generator=generator, device=acc.device, length_buckets=config.length_buckets)
+                           generator=generator, device=t.acc.device, length_buckets=config.length_buckets)
     if config.gradient_accumulation_steps > 1:
         batches = (rows_in_parts(batch, config.gradient_accumulation_steps) for batch in batches)
 
@@ -199,9 +211,8 @@ def fit(model, tokenizer, texts: list, targets: torch.Tensor, loss_of_outputs: C
         encoded, target = batch
         return loss_of_outputs(model(**encoded), target)
 
-    losses = loop(acc, model, optimizer, scheduler, batches, loss_fn, steps=steps, desc=desc, quiet=quiet,
-                  lr_field=lr_field)
-    return acc.unwrap_model(model), smooth_curve(losses)
+    losses = loop(t, batches, loss_fn, steps=steps, quiet=quiet)
+    return t.acc.unwrap_model(t.model), smooth_curve(losses)
 
 
 def rows_in_parts(batch, parts: int) -> MicroBatches:
