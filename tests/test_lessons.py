@@ -122,6 +122,14 @@ def test_the_live_figure_brings_plotly_js_into_colabs_separate_output_frames(mon
     assert "cdn.plot.ly" in html and len(html) < 50_000  # a script tag, not 5 MB of plotly.js
 
 
+def test_the_published_comparison_with_concurrent_methods_is_cited_and_complete():
+    df = results.compression_comparison()
+    sst2 = df[df.task == "SST-2"].set_index("method")["value"].to_dict()
+    assert sst2 == {"BERT-Base (teacher)": 93.4, "PD": 91.8, "BERT-PKD": 92.0, "DistilBERT": 92.5}
+    assert set(df.groupby("method")["task"].nunique()) == {5}  # every method on the same five tasks
+    assert df["citation"].str.contains("Table 1").all() and df["url"].str.startswith("https://arxiv.org/").all()
+
+
 def test_paper_results_are_the_published_glue_scores():
     df = results.paper_results()
     assert {"model", "layers", "hidden", "task", "metric", "value", "citation", "url"} <= set(df.columns)

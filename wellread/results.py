@@ -53,6 +53,12 @@ def paper_results() -> pd.DataFrame:
     return pd.read_csv(DATA / "paper_results.csv")
 
 
+def compression_comparison() -> pd.DataFrame:
+    """data/compression_comparison.csv: PD beside PKD and DistilBERT at 6 layers x 768, GLUE test, as published
+    (TinyBERT's Table 1; the paper's own tables are not in the kit's reach), with citations."""
+    return pd.read_csv(DATA / "compression_comparison.csv")
+
+
 def results_grid() -> pd.DataFrame | None:
     """The reproduction benchmark's committed results (data/results/*.csv) or None if there are none."""
     folder = DATA / "results"
