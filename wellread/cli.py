@@ -177,7 +177,6 @@ def _tour(args) -> None:
 
 def _training_commands(sub) -> None:
     """The commands that train, pack or tour, with choices and help read from the budgets and the registry."""
-    # read from the budgets and the method registry, so they cannot drift
     from .budget import BUDGETS, override_names
     from .methods import METHODS, STARTS
     budget_help = f"one of {', '.join(BUDGETS)} (default classroom; see wellread/budget.py)"
