@@ -8,8 +8,10 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 CPU_ONLY := $(shell [ "$$(uname -s)" = Linux ] && ! command -v nvidia-smi >/dev/null 2>&1 && echo yes)
 PIP := $(BIN)/python -m pip install --quiet --progress-bar off
-# uv installs in a fraction of pip's time (torch: 7 s against 36 s here); pip does it where uv cannot be had.
-UV_OR_PIP := $(BIN)/python -m uv pip install --quiet --python $(BIN)/python
+# uv installs in a fraction of pip's time (torch: 7 s against 36 s here); pip does it where uv cannot be had. Its
+# bytecode is compiled at install, as pip does: where Python may not write it (PYTHONDONTWRITEBYTECODE, read-only
+# venvs) every process and kernel would otherwise compile torch and transformers from source at each import.
+UV_OR_PIP := $(BIN)/python -m uv pip install --quiet --compile-bytecode --python $(BIN)/python
 # torch's CPU build through uv: from a local wheel folder where pip's settings name one (PIP_FIND_LINKS; uv does not
 # read pip's settings), else from the CPU index.
 UV_TORCH_CPU := $(if $(PIP_FIND_LINKS),$(UV_OR_PIP) --find-links $(PIP_FIND_LINKS) "$(TORCH)+cpu",false) \
