@@ -63,8 +63,6 @@ class PretrainConfig:
         data.loaders.check_source(self.source)
 
 
-
-
 # ---------------------------------------------------------------------------------------------------
 # Token blocks -> training and held-out
 
@@ -197,10 +195,10 @@ def pretrain(config: PretrainConfig, *, force=False, quiet=False, on_eval=None, 
     the masking function config.masking names (None: mask_tokens); the held-out loss is always masked by the kit.
     """
     config = canonical(config)
-    if function_id(mask_fn, mask_tokens) != config.masking:
-        raise ValueError(f"pretrain__masking={config.masking!r} but the masking function given is "
-                         f"{function_id(mask_fn, mask_tokens)!r}: pass it with pretrained_student(..., mask_fn=fn), "
-                         "which sets both")
+    given = function_id(mask_fn, mask_tokens)
+    if given != config.masking:
+        raise ValueError(f"pretrain__masking={config.masking!r} but the masking function given is {given!r}: pass it "
+                         "with pretrained_student(..., mask_fn=fn), which sets both")
     bad = [s for s in snapshots if not isinstance(s, int) or not 1 <= s < config.steps]
     if bad:
         raise ValueError(f"snapshots {bad}: use step counts between 1 and steps - 1 ({config.steps - 1})")
