@@ -199,3 +199,104 @@ def test_the_training_inputs_alone_are_one_logits_stage_whatever_the_budgets_tra
     assert cache.config_key(teacher._resolved(teacher.LogitsConfig(transfer="none", transfer_examples=20_000))) == alone
     assert cache.config_key(teacher._resolved(teacher.LogitsConfig(transfer="movie", transfer_examples=20_000))) != \
         cache.config_key(teacher._resolved(teacher.LogitsConfig(transfer="movie", transfer_examples=5_000)))
+
+
+# ----------------------------------------------------------------------------- soft labels the kit ships
+
+@pytest.fixture
+def shipped(prepared, tmp_path, monkeypatch):
+    """The teacher's machine's logits stages shipped as the kit ships its own (data/soft_labels), and a fresh runs
+    folder holding only that machine's fine-tuned teacher (a learner who ran notebook 2's fine-tuning)."""
+    machine = Path(prepared[0].config["stages"][0]).parents[1]  # <runs>/<stage>/<key>
+    stages = sorted(p for p in (machine / "logits").iterdir() if p.is_dir() and not p.name.startswith("."))
+    monkeypatch.setattr(teacher, "SHIPPED", tmp_path / "shipped")
+    manifest = teacher.ship(stages, tmp_path / "shipped")
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("WELLREAD_RUNS", str(runs))
+    b = recipes.resolve_budget("smoke", **SMALL)
+    tuned = teacher.teacher_path(b.teacher)
+    shutil.copytree(machine / "finetune" / tuned.name, tuned)
+    return manifest, machine, runs, b
+
+
+def _logits(path):
+    return teacher.load_teacher_logits(path)["teacher_logits"]
+
+
+def test_shipped_soft_labels_are_used_after_a_check_against_the_learners_teacher(shipped):
+    manifest, machine, runs, b = shipped
+    assert len(manifest["stages"]) == 2 and set(manifest["teachers"]) == {teacher.teacher_path(b.teacher).name}
+    assert all(e["made"]["precision"] == "fp32" and e["made"]["cpu_flags"] for e in manifest["stages"].values())
+    path = recipes.transfer_set("smoke", quiet=True, **SMALL)
+    made = cache.metrics(path)
+    assert made["soft_labels_from"] == f"shipped: data/soft_labels/{path.name}.safetensors"
+    assert made["shipped_check"] == {"sample": 128, "agreement": 1.0, "mean_abs_diff": made["shipped_check"]["mean_abs_diff"],
+                                     "passed": True} and made["shipped_check"]["mean_abs_diff"] < 1e-6
+    assert _logits(path) == _logits(machine / "logits" / path.name)  # the same soft labels, rows in the same order
+    assert not (runs / "distill").exists()
+
+
+def test_shipped_soft_labels_that_disagree_with_the_learners_teacher_are_not_used(shipped, capsys):
+    manifest, machine, runs, b = shipped
+    for entry in manifest["stages"].values():  # every shipped label's classes swapped: a wrong file
+        file = teacher.SHIPPED / entry["file"]
+        logits = teacher.load_file(str(file))["teacher_logits"]
+        teacher.save_file({"teacher_logits": logits.flip(-1).contiguous()}, str(file))
+    path = recipes.transfer_set("smoke", quiet=True, **SMALL)
+    made = cache.metrics(path)
+    assert made["soft_labels_from"] == "labelled here" and made["shipped_check"]["passed"] is False
+    assert made["shipped_check"]["agreement"] < 0.5
+    assert "The shipped soft labels differ from your teacher's on 128 texts" in capsys.readouterr().out
+    assert _logits(path) == _logits(machine / "logits" / path.name)  # labelled by the learner's teacher instead
+
+
+def test_without_its_teacher_a_shipped_run_neither_fine_tunes_nor_labels(shipped, monkeypatch):
+    manifest, machine, runs, b = shipped
+    shutil.rmtree(teacher.teacher_path(b.teacher))
+
+    def no_teacher(*args, **kwargs):
+        raise AssertionError("the teacher was asked for")
+    monkeypatch.setattr(recipes, "train_teacher", no_teacher)
+    monkeypatch.setattr(teacher, "train_teacher", no_teacher)
+    monkeypatch.setattr(teacher, "_label", no_teacher)
+    path = recipes.transfer_set("smoke", quiet=True, **SMALL)
+    assert "shipped_check" not in cache.metrics(path)  # nothing to check against: the kit's record says where it came from
+    assert cache.metrics(path)["shipped_made"]["machine"]
+    record = recipes.teacher_result("smoke", shipped=True, **SMALL)
+    kept = cache.metrics(machine / "finetune" / teacher.teacher_path(b.teacher).name)
+    assert (record.test_acc, record.val_acc, record.labels) == (kept["test_acc"], kept["val_acc"], kept["train_examples"])
+    assert record.size == "L6/H384" and record.latency_ms != record.latency_ms  # another machine's latency is not shown
+    with pytest.raises(AssertionError, match="the teacher was asked for"):  # the lesson's own teacher is fine-tuned
+        recipes.teacher_result("smoke", **SMALL)
+
+
+def test_forced_soft_labels_are_labelled_by_the_learners_teacher(shipped):
+    path = recipes.transfer_set("smoke", quiet=True, force=True, **SMALL)
+    assert cache.metrics(path)["soft_labels_from"] == "labelled here"
+
+
+def test_shipped_soft_labels_for_other_texts_are_not_used(shipped, monkeypatch):
+    manifest, machine, runs, b = shipped
+    for entry in manifest["stages"].values():
+        entry["texts_sha256"] = "0" * 64
+    cache.write_json(teacher.SHIPPED / teacher.SHIPPED_MANIFEST, manifest)
+    path = recipes.transfer_set("smoke", quiet=True, **SMALL)
+    assert cache.metrics(path)["soft_labels_from"] == "labelled here"
+
+
+def test_the_kit_ships_the_soft_labels_of_every_logits_stage_the_classroom_tour_labels():
+    # a config field added or a default changed moves these keys: the tour would then label everything again unseen
+    manifest = teacher.shipped_manifest()
+    keys = recipes.tour_soft_labels("classroom")
+    assert len(keys) == 6 and set(keys) <= set(manifest["stages"]), sorted(set(keys) - set(manifest["stages"]))
+    b = recipes.resolve_budget("classroom")
+    config = teacher.for_teacher(b.teacher, b.logits)
+    texts, train_split = teacher.labelled_inputs(config)
+    entry = teacher.shipped_entry(config)
+    assert entry["texts_sha256"] == teacher.texts_sha256(texts, [-1] * len(texts))  # this data pack's very texts
+    assert entry["made"]["precision"] == "fp32" and "avx512" not in entry["made"]["cpu_flags"]
+    logits = teacher._read_shipped(entry, len(texts))
+    assert logits.shape == (5000, 2) and logits.dtype == teacher.torch.float32
+    for key in keys:
+        record = manifest["teachers"][manifest["stages"][key]["teacher"]]
+        assert record["metrics"]["test_acc"] > 0.7 and "latency_ms" not in record["metrics"]

@@ -16,8 +16,8 @@ from .cache import function_id
 from .models import truncated_encoder
 from .pretrain import mask_tokens, pretrain
 from .sizes import parse_size
-from .teacher import (check_teacher, for_teacher, logits_built, soft_labels, teacher_label, teacher_path,
-                      train_teacher)
+from .teacher import (SHIPPED, SHIPPED_MANIFEST, check_teacher, for_teacher, labels_at_hand, logits_key,
+                      shipped_teacher, soft_labels, teacher_here, teacher_label, teacher_path, train_teacher)
 from .vocab import wordpiece_dir
 
 
@@ -162,7 +162,7 @@ def preflight(method: Method, b: Budget, seed, size, start: str, *, asked: bool 
 
 def _check_transfer(b: Budget) -> None:
     """A distilled method's cheap checks: a teacher that can load (unless its soft labels are here) and transfer text."""
-    if not logits_built(for_teacher(b.teacher, b.logits)):  # soft labels from a pack need no teacher
+    if not labels_at_hand(for_teacher(b.teacher, b.logits)):  # soft labels from a pack or the kit need no teacher
         check_teacher(b.teacher.init)
     transfer = b.logits.transfer
     if transfer in (None, "none"):
@@ -231,11 +231,17 @@ def _labels_seen(method: Method, b: Budget, records: dict) -> int:
     return max(own, taught if taught is not None else b.task.train_examples or 0)
 
 
-def teacher_result(budget: str | Budget = "classroom", *, quiet=False, **overrides) -> Result:
-    """The teacher's record, like a student's: its accuracy, latency and size beside theirs."""
+def teacher_result(budget: str | Budget = "classroom", *, quiet=False, shipped=False, **overrides) -> Result:
+    """The teacher's record, like a student's: its accuracy, latency and size beside theirs. `shipped`: a teacher that
+    is not here, but whose soft labels the kit ships, is not fine-tuned: its record is the kit's (path: the manifest)."""
     b = resolve_budget(budget, **overrides)
-    folder = train_teacher(b.teacher, quiet=quiet)
-    scores, shape = cache.metrics(folder), cache.read_json(folder / "config.json")
+    record = shipped and not teacher_here(teacher_path(b.teacher)) and labels_at_hand(for_teacher(b.teacher, b.logits)) \
+        and shipped_teacher(b.teacher)
+    if record:
+        folder, scores, shape = SHIPPED / SHIPPED_MANIFEST, record["metrics"], record["config"]
+    else:
+        folder = train_teacher(b.teacher, quiet=quiet)
+        scores, shape = cache.metrics(folder), cache.read_json(folder / "config.json")
     return Result(method="teacher", size=f"L{shape['num_hidden_layers']}/H{shape['hidden_size']}", seed=b.teacher.seed,
                   budget=b.name, task=b.task.name, pretrained="minilm" if b.teacher.init == "embedded" else b.teacher.init,
                   val_acc=scores["val_acc"], test_acc=scores["test_acc"], val_f1=scores["val_f1"],
@@ -243,31 +249,42 @@ def teacher_result(budget: str | Budget = "classroom", *, quiet=False, **overrid
                   labels=scores.get("train_examples") or 0,
                   latency_ms=scores.get("latency_ms", float("nan")), precision=resolve(b.precision),
                   teacher=teacher_name(b), wall_s=scores.get("wall_s", 0), path=str(folder),
-                  curves={"finetune": scores.get("curve", [])}, config={"budget": asdict(b), "stages": [str(folder)]})
+                  curves={"finetune": scores.get("curve", [])},
+                  config={"budget": asdict(b), "stages": [str(folder)], **({"made": record["made"]} if record else {})})
+
+
+def well_read_budget(budget: str | Budget = "classroom", seed: int = 0, *, labels: int = 1000, examples: int = 4000,
+                     transfer: str | None = None) -> Budget:
+    """The budget of `well_read`'s runs: this seed's `labels` labelled examples for the teacher and every run, the
+    teacher fine-tuned examples / labels passes over them."""
+    checks.whole(examples, "examples", why="the examples basic and PF train on")
+    checks.whole(labels, "labels", why="the labelled examples every run and the teacher see")
+    return resolve_budget(budget, **{"task__train_examples": labels, "teacher__seed": seed, "logits__seed": seed,
+                                     "teacher__epochs": examples / labels,
+                                     **({"transfer": transfer} if transfer is not None else {})})
 
 
 def well_read(size="tiny", budget: str | Budget = "classroom", seed: int = 0, *, labels: int = 1000,
-              examples: int = 4000, transfer: str | None = None, quiet=False) -> list[Result]:
+              examples: int = 4000, transfer: str | None = None, own_teacher: bool = False, quiet=False
+              ) -> list[Result]:
     """The paper's comparison made fair, at the student's depth and MiniLM's width (L{layers}/H384, at most 6 layers),
     from a random start and from MiniLM's layers (a start that read at scale). The teacher, basic and PF see the same
     `labels` labelled examples (this seed's sample): basic and PF train on about `examples` of them (examples / labels
     passes); the teacher is fine-tuned as many passes. D and PD distil what that teacher says of the budget's transfer
     texts (`transfer`, None: the budget's) and those labelled inputs, one pass. Each batch runs in two halves: at
-    MiniLM's width Mini's runs otherwise take notebook 4 over 1.5 GB. Returns basic, PF, D, PD and that teacher."""
-    checks.whole(examples, "examples", why="the examples basic and PF train on")
-    checks.whole(labels, "labels", why="the labelled examples every run and the teacher see")
+    MiniLM's width Mini's runs otherwise take notebook 4 over 1.5 GB. Returns basic, PF, D, PD and that teacher (the
+    kit's record of it where the kit ships its soft labels and not `own_teacher`: it is then not fine-tuned here)."""
+    b = well_read_budget(budget, seed, labels=labels, examples=examples, transfer=transfer)
     passes = examples / labels
-    same_labels = {"task__train_examples": labels, "teacher__seed": seed, "logits__seed": seed,
-                   "teacher__epochs": passes, **({"transfer": transfer} if transfer is not None else {})}
-    b = resolve_budget(budget, **same_labels)
     shape = parse_size(f"L{min(parse_size(size).layers, 6)}/H384", off_grid=True)
     tuned = {"finetune__epochs": passes, "finetune__gradient_accumulation_steps": 2}
     distilled = {"distill__epochs": 1.0, "distill__gradient_accumulation_steps": 2}
+    fair_teacher = teacher_result(b, quiet=quiet, shipped=not own_teacher)  # first: shipped labels get checked by it
     return [run("basic", shape, b, seed, quiet=quiet, **tuned),
             run("pf", shape, b, seed, pretrained="minilm", quiet=quiet, **tuned),
             run("d", shape, b, seed, quiet=quiet, **distilled),
             run("pd", shape, b, seed, pretrained="minilm", quiet=quiet, **distilled),
-            teacher_result(b, quiet=quiet)]
+            fair_teacher]
 
 
 def compare(size="tiny", methods=("basic", "pf", "d", "pd", "truncated"), budget: str | Budget = "classroom", seeds=(0,), quiet=False,
@@ -276,3 +293,19 @@ def compare(size="tiny", methods=("basic", "pf", "d", "pd", "truncated"), budget
     import pandas as pd
     results = [run(m, size, budget, seed, quiet=quiet, **kwargs) for m in methods for seed in seeds]
     return pd.DataFrame([r.row() for r in results]), results
+
+
+
+def tour_soft_labels(budget: str | Budget = "classroom", seed: int = 0) -> list[str]:
+    """The keys of the logits stages the tour's notebooks label at this budget: notebook 2's teacher on the transfer
+    set, notebook 4's fair teacher (`well_read`), notebook 5's eighth of the transfer set in both domains, and the
+    training inputs' stages they join. The kit ships these (benchmarks/ship_soft_labels.py)."""
+    b = resolve_budget(budget)
+    eighth = max(64, (b.logits.transfer_examples or len(data.load_transfer("movie"))) // 8)
+    wanted = [(b, {}), (well_read_budget(b, seed), {})] + [(b, {"transfer": d, "transfer_examples": eighth})
+                                                          for d in ("movie", "glosses")]
+    keys = []
+    for chosen, fields in wanted:
+        config = for_teacher(chosen.teacher, replace(chosen.logits, **fields))
+        keys += [logits_key(config), logits_key(replace(config, transfer="none", transfer_fingerprint=""))]
+    return list(dict.fromkeys(keys))
