@@ -156,7 +156,8 @@ def teacher_here(folder: str | Path) -> bool:
 
 def made_words(made: dict) -> str:
     """Where a shipped artifact was made, in a line: machine, CPU flags, precision, date, commit."""
-    return (f"{made.get('machine', 'a machine not recorded')} ({made.get('cpu_flags') or 'flags not recorded'}), "
+    machine = " ".join(str(made.get("machine") or "a machine not recorded").split())
+    return (f"{machine} ({made.get('cpu_flags') or 'flags not recorded'}), "
             f"{made.get('precision', '?')}, {str(made.get('date', '?'))[:10]}, commit {made.get('commit') or '?'}")
 
 
