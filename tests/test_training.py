@@ -101,16 +101,17 @@ def test_every_recipe_runs_at_the_smoke_budget(method):
 def test_the_well_read_runs_and_their_teacher_see_the_same_labels(monkeypatch):
     calls = []
     monkeypatch.setattr(recipes, "run", lambda method, shape, b, seed, **kw: calls.append((method, shape.short, b, kw)))
-    monkeypatch.setattr(recipes, "teacher_result", lambda b, **kw: calls.append(("teacher", "L6/H384", b, {})))
+    monkeypatch.setattr(recipes, "teacher_result", lambda b, **kw: calls.append(("teacher", "L6/H384", b, kw)))
     recipes.well_read("mini", "smoke", 2, labels=64, examples=192)  # Mini's depth, MiniLM's width
     plan = [(m, s, kw.get("finetune__epochs"), kw.get("distill__epochs"), kw.get("pretrained")) for m, s, _, kw in calls]
-    assert plan == [
-        ("basic", "L4/H384", 3.0, None, None), ("pf", "L4/H384", 3.0, None, "minilm"),
-        ("d", "L4/H384", None, 1.0, None), ("pd", "L4/H384", None, 1.0, "minilm"), ("teacher", "L6/H384", None, None, None)]
+    assert plan == [  # the teacher first: where its soft labels are shipped, a teacher fine-tuned here checks them
+        ("teacher", "L6/H384", None, None, None), ("basic", "L4/H384", 3.0, None, None),
+        ("pf", "L4/H384", 3.0, None, "minilm"), ("d", "L4/H384", None, 1.0, None), ("pd", "L4/H384", None, 1.0, "minilm")]
+    assert calls[0][3]["shipped"] is True  # the kit's record of that teacher where it ships its soft labels
     for _, _, b, _ in calls:  # this seed's 64 labels, for the students and for the teacher that labels D's and PD's texts
         assert (b.task.train_examples, b.teacher.seed, b.logits.seed, b.teacher.epochs) == (64, 2, 2, 3.0)
     halves = [kw.get("finetune__gradient_accumulation_steps") or kw.get("distill__gradient_accumulation_steps")
-              for *_, kw in calls[:4]]
+              for *_, kw in calls[1:]]
     assert halves == [2, 2, 2, 2]  # MiniLM-wide: in half-batches, under Binder's memory
     with pytest.raises(ValueError, match=r"examples=0: use an integer >= 1 \(the examples basic and PF train on\)"):
         recipes.well_read("tiny", "smoke", examples=0)
