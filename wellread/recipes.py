@@ -295,7 +295,6 @@ def compare(size="tiny", methods=("basic", "pf", "d", "pd", "truncated"), budget
     return pd.DataFrame([r.row() for r in results]), results
 
 
-
 def tour_soft_labels(budget: str | Budget = "classroom", seed: int = 0) -> list[str]:
     """The keys of the logits stages the tour's notebooks label at this budget: notebook 2's teacher on the transfer
     set, notebook 4's fair teacher (`well_read`), notebook 5's eighth of the transfer set in both domains, and the

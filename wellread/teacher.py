@@ -119,7 +119,7 @@ CHECK_MEAN_DIFF = 1e-3     # the largest mean |p_shipped - p_learner| over their
 
 
 def shipped_manifest(folder: Path | None = None) -> dict:
-    """The shipped soft labels' manifest: {"made": ..., "stages": {key: ...}, "teachers": {key: ...}} ({} if none)."""
+    """The shipped soft labels' manifest: {"format": 1, "stages": {key: ...}, "teachers": {key: ...}} ({} if none)."""
     path = Path(folder or SHIPPED) / SHIPPED_MANIFEST
     return cache.read_json(path) if path.exists() else {}
 
@@ -186,7 +186,8 @@ def ship(stages: list[Path], folder: Path = SHIPPED) -> dict:
     folder = Path(folder)
     manifest = shipped_manifest(folder) or {"format": 1, "stages": {}, "teachers": {}}
     for path in map(Path, stages):
-        record, config = cache.read_json(path / "stage.json"), cache.read_json(path / "stage.json")["config"]
+        record = cache.read_json(path / "stage.json")
+        config = record["config"]
         transfer = load_teacher_logits(path)
         if config["transfer"] != "none":  # the transfer texts come first, unlabeled (-1); the training inputs follow
             transfer = transfer.select(range(sum(1 for y in data.column(transfer, "label") if y < 0)))
@@ -245,9 +246,10 @@ def teacher_logits(config: LogitsConfig, *, force: bool = False, quiet: bool = F
     def build(work: Path) -> dict:
         if config.transfer == "none":  # only the task's training inputs, with their labels
             made, source = _soft_labels(config, data.inputs(train_split), data.column(train_split, "label"), quiet,
-                                        shipped=not force)
+                                        use_shipped=not force)
             return {**_save(made, work), **source}
-        made, source = _soft_labels(config, texts, [-1] * len(texts), quiet, shipped=not force) if texts else (None, {})
+        made, source = (_soft_labels(config, texts, [-1] * len(texts), quiet, use_shipped=not force) if texts
+                        else (None, {}))
         parts = [made] if made is not None else []
         if training_inputs:
             parts.append(load_teacher_logits(training_inputs))
@@ -274,12 +276,12 @@ def _check_texts(path: Path, config: LogitsConfig, expected: str, n_texts: int, 
                      f"data, or delete {path} to label this machine's texts with the teacher (which needs the teacher)")
 
 
-def _soft_labels(config: LogitsConfig, texts: list, labels: list, quiet: bool, *, shipped: bool = True
+def _soft_labels(config: LogitsConfig, texts: list, labels: list, quiet: bool, *, use_shipped: bool = True
                  ) -> tuple[Dataset, dict]:
     """The teacher's soft labels on `texts` (label -1: unlabeled) as a Dataset, and where they came from: the kit's
-    shipped ones when `shipped` and they were made on these very texts (checked against the learner's own teacher on
-    a sample when it is here), else labelled here by the teacher."""
-    entry = shipped_entry(config) if shipped else None
+    shipped ones when `use_shipped` and they were made on these very texts (checked against the learner's own teacher
+    on a sample when it is here), else labelled here by the teacher."""
+    entry = shipped_entry(config) if use_shipped else None
     if entry is None or entry["texts_sha256"] != texts_sha256(texts, labels):
         return _dataset(config, texts, labels, _label(config, texts, quiet)), {"soft_labels_from": "labelled here"}
     shipped = _read_shipped(entry, len(texts))
@@ -360,7 +362,7 @@ def for_teacher(teacher: FinetuneConfig, logits: LogitsConfig) -> LogitsConfig:
 
 def soft_labels(teacher: FinetuneConfig, logits: LogitsConfig, *, force=False, quiet=False) -> Path:
     """The teacher's soft labels over the transfer set; the teacher is fine-tuned only when they must be made (soft
-    labels from a pack need no teacher)."""
+    labels from a pack, or shipped with the kit, need no teacher)."""
     config = for_teacher(teacher, logits)
     if force or not labels_at_hand(config):
         config = replace(config, teacher=str(train_teacher(teacher, quiet=quiet)))
