@@ -99,8 +99,9 @@ def latency_grid(rows: list[dict], batch: int = 1, source: str = "") -> go.Figur
                      colorbar="speed-up", text=text, log=True)
 
 
-def speed_vs_params(rows: list[dict], batch: int = 1) -> go.Figure:
-    """Latency (ms) against parameters: speed follows the encoder, not the embedding table."""
+def speed_vs_params(rows: list[dict], batch: int = 1, source: str = "") -> go.Figure:
+    """Latency (ms) against parameters: speed follows the encoder, not the embedding table; `source` names the
+    machine (speed.this_machine())."""
     fig = go.Figure()
     for hidden in sorted({r["hidden"] for r in rows}):
         part = sorted([r for r in rows if r["hidden"] == hidden], key=lambda r: r["layers"])
@@ -109,7 +110,7 @@ def speed_vs_params(rows: list[dict], batch: int = 1) -> go.Figure:
                                  textposition="top center"))
     fig.update_xaxes(title="parameters (millions)", type="log")
     fig.update_yaxes(title=f"ms per forward pass (batch {batch}, this machine)", type="log")
-    return _layout(fig, "Latency against size", height=450)
+    return _layout(fig, "Latency against size" + (f"<br><sub>{source}</sub>" if source else ""), height=450)
 
 
 def glue_scores(df, tasks=("GLUE", "SST-2", "MNLI-m", "QNLI", "MRPC")) -> go.Figure:
