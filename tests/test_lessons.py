@@ -73,6 +73,16 @@ def test_setup_resolves_parameters_and_sets_the_renderer(runs, capsys):
     assert "budget 'smoke'" in capsys.readouterr().out
 
 
+def test_a_lessons_own_random_draws_repeat_with_its_seed(runs):
+    import torch
+    draws = []
+    for seed in (2, 2, 3):
+        lessons.setup("01_pretraining", "smoke", None, seed, None, quiet=True)
+        torch.rand(1)  # something else drew first: the next draw still depends on the seed alone
+        draws.append(torch.rand(3))
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])
+
+
 def test_renderer_choice(monkeypatch):
     import sys
     monkeypatch.delenv("WELLREAD_PLOTLY_RENDERER", raising=False)

@@ -154,6 +154,8 @@ def setup(name: str, budget="classroom", student=None, seed: int = 0, out_dir=No
                         out_dir=summaries_dir(out_dir))
     except ValueError as error:
         raise BadParameter(f"{name}: {error}") from None
+    from .device import seed_everything
+    seed_everything(lesson.seed)  # a cell's own random draws (the random student notebook 1 compares with) repeat
     if not quiet:
         from .cache import runs_dir
         from .estimate import estimate
