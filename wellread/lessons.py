@@ -178,6 +178,12 @@ def machine(precision: str = "auto") -> dict:
     return {"cpu_flags": cpu_flags(), "precision": precision, "precision_why": why}
 
 
+def machine_words(precision: str = "auto") -> str:
+    """`machine()` in a line for a figure measured here: "measured on this machine (avx2), fp32"."""
+    m = machine(precision)
+    return f"measured on this machine ({' '.join(m['cpu_flags']) or 'flags unknown'}), {m['precision']}"
+
+
 def save_summary(name: str, numbers: dict, out_dir=None, precision: str = "auto") -> Path:
     """Write `<out_dir>/<name>.json` (default runs/notebooks/) atomically: the lesson's key numbers, who made them."""
     from .cache import provenance, write_json

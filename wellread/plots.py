@@ -101,7 +101,7 @@ def latency_grid(rows: list[dict], batch: int = 1, source: str = "") -> go.Figur
 
 def speed_vs_params(rows: list[dict], batch: int = 1, source: str = "") -> go.Figure:
     """Latency (ms) against parameters: speed follows the encoder, not the embedding table; `source` names the
-    machine (speed.this_machine())."""
+    machine (lessons.machine_words())."""
     fig = go.Figure()
     for hidden in sorted({r["hidden"] for r in rows}):
         part = sorted([r for r in rows if r["hidden"] == hidden], key=lambda r: r["layers"])

@@ -275,7 +275,7 @@ def well_read(size="tiny", budget: str | Budget = "classroom", seed: int = 0, *,
     MiniLM's width Mini's runs otherwise take notebook 4 over 1.5 GB. Returns basic, PF, D, PD and that teacher (the
     kit's record of it where the kit ships its soft labels and not `own_teacher`: it is then not fine-tuned here)."""
     b = well_read_budget(budget, seed, labels=labels, examples=examples, transfer=transfer)
-    passes = examples / labels
+    passes = b.teacher.epochs  # examples / labels: the teacher's passes, and basic's and PF's
     shape = parse_size(f"L{min(parse_size(size).layers, 6)}/H384", off_grid=True)
     tuned = {"finetune__epochs": passes, "finetune__gradient_accumulation_steps": 2}
     distilled = {"distill__epochs": 1.0, "distill__gradient_accumulation_steps": 2}
@@ -295,12 +295,19 @@ def compare(size="tiny", methods=("basic", "pf", "d", "pd", "truncated"), budget
     return pd.DataFrame([r.row() for r in results]), results
 
 
+def transfer_sizes(budget: str | Budget = "classroom") -> list[int]:
+    """Notebook 5's transfer-set sizes at a budget: an eighth of its transfer texts (at least 64), and all of them."""
+    b = resolve_budget(budget)
+    full = b.logits.transfer_examples or len(data.load_transfer("movie"))
+    return [max(64, full // 8), full]
+
+
 def tour_soft_labels(budget: str | Budget = "classroom", seed: int = 0) -> list[str]:
     """The keys of the logits stages the tour's notebooks label at this budget: notebook 2's teacher on the transfer
     set, notebook 4's fair teacher (`well_read`), notebook 5's eighth of the transfer set in both domains, and the
     training inputs' stages they join. The kit ships these (benchmarks/ship_soft_labels.py)."""
     b = resolve_budget(budget)
-    eighth = max(64, (b.logits.transfer_examples or len(data.load_transfer("movie"))) // 8)
+    eighth = transfer_sizes(b)[0]
     wanted = [(b, {}), (well_read_budget(b, seed), {})] + [(b, {"transfer": d, "transfer_examples": eighth})
                                                           for d in ("movie", "glosses")]
     keys = []

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from transformers import BertModel
 
 from . import cache
-from .device import autocast, cpu_flags, resolve
+from .device import autocast, resolve
 from .sizes import Size, all_sizes, parse_size
 
 # All 24 sizes measured once, with the machine and precision named in the file (benchmarks/speed_grid.py writes it):
@@ -78,11 +78,6 @@ def speed_grid(sizes: list[Size] | None = None, *, batches=(1, 32), seq_len: int
         return {"rows": rows}
 
     return cache.metrics(cache.stage("speed", config, build, force=force))["rows"]
-
-
-def this_machine(precision: str = "auto") -> str:
-    """This machine's measurement in a line for a figure: its CPU flags and the precision the kit runs here."""
-    return f"measured on this machine ({' '.join(cpu_flags()) or 'flags unknown'}), {resolve(precision)}"
 
 
 def committed_grid(path: Path = COMMITTED) -> dict | None:

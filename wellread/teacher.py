@@ -137,10 +137,12 @@ def labels_at_hand(config: LogitsConfig) -> bool:
     """Whether this stage's soft labels can be had without the teacher: built here (a pack's too), or shipped with the
     kit together with the training inputs' stage it joins."""
     config = _resolved(config)
+    if logits_built(config):
+        return True
     parts = [config]
     if config.transfer != "none" and config.include_train:
         parts.append(replace(config, transfer="none", transfer_fingerprint=""))
-    return all(logits_built(c) or shipped_entry(c) for c in parts) or bool(logits_built(config))
+    return all(logits_built(c) or shipped_entry(c) for c in parts)
 
 
 def shipped_teacher(teacher: FinetuneConfig) -> dict | None:
@@ -284,11 +286,15 @@ def _soft_labels(config: LogitsConfig, texts: list, labels: list, quiet: bool, *
     entry = shipped_entry(config) if use_shipped else None
     if entry is None or entry["texts_sha256"] != texts_sha256(texts, labels):
         return _dataset(config, texts, labels, _label(config, texts, quiet)), {"soft_labels_from": "labelled here"}
-    shipped = _read_shipped(entry, len(texts))
+    shipped, here = _read_shipped(entry, len(texts)), teacher_here(config.teacher)
+    if shipped is None and not here:
+        raise ValueError(f"{entry['path']} is damaged and the teacher is not here to label the texts itself: "
+                         "restore the file from the kit's repository (git checkout data/soft_labels)")
+    if shipped is None:
+        return _dataset(config, texts, labels, _label(config, texts, quiet)), {"soft_labels_from": "labelled here"}
     source = {"soft_labels_from": f"shipped: data/soft_labels/{entry['file']}", "shipped_made": entry["made"]}
-    if shipped is not None and teacher_here(config.teacher):
-        check = check_shipped(config, texts, shipped)
-        source["shipped_check"] = check
+    if here:
+        source["shipped_check"] = check = check_shipped(config, texts, shipped)
         if not check["passed"]:
             print(f"The shipped soft labels differ from your teacher's on {check['sample']} texts (top class agreed "
                   f"on {check['agreement']:.1%}, mean |Δp| {check['mean_abs_diff']:.2g}; the check asks >= "
@@ -296,11 +302,6 @@ def _soft_labels(config: LogitsConfig, texts: list, labels: list, quiet: bool, *
                   "itself", flush=True)
             return _dataset(config, texts, labels, _label(config, texts, quiet)), \
                 {"soft_labels_from": "labelled here", "shipped_check": check}
-    if shipped is None:
-        if not teacher_here(config.teacher):
-            raise ValueError(f"{entry['path']} is damaged and the teacher is not here to label the texts itself: "
-                             "restore the file from the kit's repository (git checkout data/soft_labels)")
-        return _dataset(config, texts, labels, _label(config, texts, quiet)), {"soft_labels_from": "labelled here"}
     return _dataset(config, texts, labels, shipped), source
 
 
