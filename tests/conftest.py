@@ -3,9 +3,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import wellread  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads)
-import pytest
-import torch
+# Two pytest-xdist workers share the cores: OpenMP threads that spin while idle would take each other's time.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import wellread  # noqa: E402,F401  (first: its OMP_WAIT_POLICY choice comes before torch loads)
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from wellread import train, vocab
 from wellread.pretrain import PretrainConfig

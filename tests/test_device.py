@@ -1,7 +1,13 @@
 """Precision is chosen by what the device runs fast natively, never by what it can only emulate."""
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 
+import wellread
 from wellread import device
 
 
@@ -59,3 +65,46 @@ def test_autocast_is_a_no_op_for_fp32_and_bf16_otherwise():
         assert (x @ x).dtype == torch.float32
     with device.autocast("bf16"):
         assert (x @ x).dtype == torch.bfloat16
+
+
+# ---------------------------------------------------------------------------------------------------
+# Idle OpenMP threads: spin a moment on a machine's own cores, sleep at once where other busy work shares them
+
+@pytest.fixture
+def unset_policy(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+
+
+def test_idle_threads_spin_on_cores_nothing_else_uses(unset_policy, monkeypatch):
+    monkeypatch.setattr(wellread, "cpu_quota", lambda: None)
+    monkeypatch.setattr(wellread, "others_busy", lambda: 0.1)
+    assert wellread.idle_threads() == ("default", "the cores are this machine's own")
+
+
+@pytest.mark.parametrize("quota, busy, why", [(1.0, 0.0, "may use 1 of the"), (None, 1.3, "kept 1.3 CPUs busy")])
+def test_idle_threads_sleep_at_once_where_the_cores_are_shared(unset_policy, monkeypatch, quota, busy, why):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(wellread, "cpu_quota", lambda: quota)
+    monkeypatch.setattr(wellread, "others_busy", lambda: busy)
+    policy, said = wellread.idle_threads()
+    assert policy == "PASSIVE" and why in said
+
+
+def test_a_policy_the_user_set_is_kept(monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.setattr(wellread, "others_busy", lambda: 2.0)
+    assert wellread.idle_threads() == ("ACTIVE", "OMP_WAIT_POLICY is set")
+
+
+def test_a_busy_process_beside_the_kit_makes_its_threads_sleep_at_once(tmp_path):
+    """Measured, not mocked: a process spinning on one core while the kit loads is seen, and the kit's torch then
+    gets OMP_WAIT_POLICY=PASSIVE (spinning threads beside it took a distillation 2x as long)."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 20\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(0.5)
+        out = subprocess.run([sys.executable, "-c", "import os, wellread\nprint(os.environ.get('OMP_WAIT_POLICY'), "
+                              "wellread.IDLE_THREADS[1])"], env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        spinner.kill()
+    assert out.stdout.startswith("PASSIVE other processes kept"), out.stdout + out.stderr

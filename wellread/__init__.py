@@ -1,10 +1,61 @@
 """wellread: pre-train, distil and compare compact BERTs (Turc et al., 2019) on a laptop CPU."""
 import os
 import sys
+import time
 
-# Idle OpenMP threads spin by default; on shared 2-core machines (Binder, CI) that made a training
-# step 10x slower. Must be set before torch is imported, which is why it lives here.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+def cpu_quota() -> float | None:
+    """The CPUs this container may use (cgroup v2 cpu.max, or v1's CFS quota); None where unlimited or unknown."""
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())
+        return quota / int(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read()) if quota > 0 else None
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+
+
+def others_busy(seconds: float = 0.1) -> float:
+    """How many CPUs other processes kept busy over `seconds` (Linux /proc; 0.0 where it cannot be read)."""
+    def busy():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        with open("/proc/self/stat") as f:
+            own = f.read().rsplit(")", 1)[1].split()
+        return sum(fields), sum(fields) - fields[3] - fields[4], int(own[11]) + int(own[12])  # idle, iowait
+    try:
+        total, used, mine = busy()
+        time.sleep(seconds)
+        total2, used2, mine2 = busy()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return max(0.0, (used2 - used) - (mine2 - mine)) / max(total2 - total, 1) * (os.cpu_count() or 1)
+
+
+def idle_threads() -> tuple[str, str]:
+    """(OMP_WAIT_POLICY, why) for torch's OpenMP threads here: "default" lets an idle thread spin a moment before it
+    sleeps, "PASSIVE" makes it sleep at once, which is right only where other busy work shares the cores."""
+    if os.environ.get("OMP_WAIT_POLICY"):
+        return os.environ["OMP_WAIT_POLICY"], "OMP_WAIT_POLICY is set"
+    quota = cpu_quota()
+    if quota is not None and quota < (os.cpu_count() or 1):
+        return "PASSIVE", f"this container may use {quota:g} of the {os.cpu_count()} CPUs it sees (shared cores)"
+    busy = others_busy()
+    if busy >= 0.5:
+        return "PASSIVE", f"other processes kept {busy:.1f} CPUs busy as the kit loaded (shared cores)"
+    return "default", "the cores are this machine's own"
+
+
+# Must be decided before torch is imported, which is why it lives here. Where another busy process shares the cores
+# (Binder's quota of CPUs, a test suite's two workers), spinning threads took a training step 2x to 10x longer, so they
+# sleep at once there; on a laptop's own cores sleeping at once makes each small step wait for its threads to wake:
+# Tiny's fine-tuning took 1.3x as long on a 2-core AVX2 laptop (docs/performance.md).
+IDLE_THREADS = idle_threads()  # (policy, why), as decided when the kit loaded
+if IDLE_THREADS[0] == "PASSIVE":
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # nbformat (under plotly's notebook renderer and papermill) imports jsonschema, which builds rfc3987-syntax's 38 Lark
 # grammars at import, 2.5 s of every lesson's first cell on a 2-core laptop, for URI format checks nothing here runs.

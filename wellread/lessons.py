@@ -167,15 +167,21 @@ def setup(name: str, budget="classroom", student=None, seed: int = 0, out_dir=No
         print(f"{len(cached)} trained stage(s) are cached there and are reused where this notebook's settings match "
               f"(a prepared pack: `wellread unpack FILE`); training {lesson.size} from nothing here (pre-training + "
               f"distillation) takes {estimate(lesson.size, PD.name, lesson.budget)}.")
+        from . import IDLE_THREADS
+        if IDLE_THREADS[1].startswith("other processes"):
+            print(f"Note: {IDLE_THREADS[1]}, so this notebook's training threads sleep whenever they wait, safe beside "
+                  "that work but about 1.3x slower on a free machine: for full speed, stop the other work and restart "
+                  "this kernel.")
     return lesson
 
 
 def machine(precision: str = "auto") -> dict:
     """What decides a lesson's speed and numbers besides its budget: the CPU's flags and the precision its stages ran
     with here (and why). The book prints it above each executed lesson."""
+    from . import IDLE_THREADS
     from .device import choose_precision, cpu_flags
     precision, why = choose_precision(requested=precision)
-    return {"cpu_flags": cpu_flags(), "precision": precision, "precision_why": why}
+    return {"cpu_flags": cpu_flags(), "precision": precision, "precision_why": why, "idle_threads": IDLE_THREADS[0]}
 
 
 def machine_words(precision: str = "auto") -> str:
