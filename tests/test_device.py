@@ -96,7 +96,7 @@ def test_a_policy_the_user_set_is_kept(monkeypatch):
     assert wellread.idle_threads() == ("ACTIVE", "OMP_WAIT_POLICY is set")
 
 
-def test_a_busy_process_beside_the_kit_makes_its_threads_sleep_at_once(tmp_path):
+def test_a_busy_process_beside_the_kit_makes_its_threads_sleep_at_once():
     """Measured, not mocked: a process spinning on one core while the kit loads is seen, and the kit's torch then
     gets OMP_WAIT_POLICY=PASSIVE (spinning threads beside it took a distillation 2x as long)."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}

@@ -2,34 +2,34 @@
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def cpu_quota() -> float | None:
     """The CPUs this container may use (cgroup v2 cpu.max, or v1's CFS quota); None where unlimited or unknown."""
+    cgroup = Path("/sys/fs/cgroup")
     try:
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
         return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
+    except (OSError, ValueError, ZeroDivisionError):
         pass
     try:
-        quota = int(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())
-        return quota / int(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read()) if quota > 0 else None
+        quota = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+        return quota / int((cgroup / "cpu" / "cpu.cfs_period_us").read_text()) if quota > 0 else None
     except (OSError, ValueError, ZeroDivisionError):
         return None
 
 
 def others_busy(seconds: float = 0.1) -> float:
     """How many CPUs other processes kept busy over `seconds` (Linux /proc; 0.0 where it cannot be read)."""
-    def busy():
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-        with open("/proc/self/stat") as f:
-            own = f.read().rsplit(")", 1)[1].split()
-        return sum(fields), sum(fields) - fields[3] - fields[4], int(own[11]) + int(own[12])  # idle, iowait
+    def ticks():  # (all CPUs' ticks, their busy ticks: all but idle and iowait, this process's user + system ticks)
+        cpus = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(cpus), sum(cpus) - cpus[3] - cpus[4], int(own[11]) + int(own[12])
     try:
-        total, used, mine = busy()
+        total, used, mine = ticks()
         time.sleep(seconds)
-        total2, used2, mine2 = busy()
+        total2, used2, mine2 = ticks()
     except (OSError, ValueError, IndexError):
         return 0.0
     return max(0.0, (used2 - used) - (mine2 - mine)) / max(total2 - total, 1) * (os.cpu_count() or 1)
