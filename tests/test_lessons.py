@@ -73,6 +73,18 @@ def test_setup_resolves_parameters_and_sets_the_renderer(runs, capsys):
     assert "budget 'smoke'" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("idle, said", [(("PASSIVE", "other processes kept 1.4 CPUs busy as the kit loaded"), True),
+                                         (("PASSIVE", "OMP_WAIT_POLICY is set"), False),
+                                         (("default", "the cores are this machine's own"), False)])
+def test_a_lesson_says_when_other_work_made_its_threads_sleep_at_once(runs, capsys, monkeypatch, idle, said):
+    import wellread
+    monkeypatch.setattr(wellread, "IDLE_THREADS", idle)
+    lessons.setup("03_distillation", "smoke", None, 0, None)
+    out = capsys.readouterr().out
+    assert ("kept 1.4 CPUs busy" in out and "restart this kernel" in out) == said
+    assert lessons.machine()["idle_threads"] == idle[0]
+
+
 def test_a_lessons_own_random_draws_repeat_with_its_seed(runs):
     import torch
     draws = []

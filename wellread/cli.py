@@ -183,7 +183,7 @@ def _training_commands(sub) -> None:
     from .methods import METHODS, STARTS
     budget_help = f"one of {', '.join(BUDGETS)} (default classroom; see wellread/budget.py)"
     set_help = "override a budget field, e.g. --set pretrain__steps=500; fields: " + ", ".join(override_names())
-    precision = sub.add_parser("precision", help="which precision this machine trains with, and how its idle threads wait, and why")
+    precision = sub.add_parser("precision", help="which precision this machine trains with and how its idle threads wait, and why")
     precision.set_defaults(func=_precision)
 
     pretrain = sub.add_parser("pretrain", help="masked-LM pre-training of one student (data-parallel under "
