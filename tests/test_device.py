@@ -96,6 +96,14 @@ def test_a_policy_the_user_set_is_kept(monkeypatch):
     assert wellread.idle_threads() == ("ACTIVE", "OMP_WAIT_POLICY is set")
 
 
+def test_a_process_the_kit_started_decides_afresh_what_its_parent_chose(monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setenv(wellread.KIT_CHOICE, "PASSIVE")  # the parent kit's choice, inherited
+    monkeypatch.setattr(wellread, "cpu_quota", lambda: None)
+    monkeypatch.setattr(wellread, "others_busy", lambda: 0.0)
+    assert wellread.idle_threads() == ("default", "the cores are this machine's own")
+
+
 def test_a_busy_process_beside_the_kit_makes_its_threads_sleep_at_once():
     """Measured, not mocked: a process spinning on one core while the kit loads is seen, and the kit's torch then
     gets OMP_WAIT_POLICY=PASSIVE (spinning threads beside it took a distillation 2x as long)."""

@@ -35,17 +35,23 @@ def others_busy(seconds: float = 0.1) -> float:
     return max(0.0, (used2 - used) - (mine2 - mine)) / max(total2 - total, 1) * (os.cpu_count() or 1)
 
 
+# The kit's own choice is marked, so a process it starts (a notebook's kernel, a worker) decides afresh for itself,
+# while a policy the user set is kept everywhere.
+KIT_CHOICE = "WELLREAD_OMP_WAIT_POLICY"
+BUSY = "other processes kept"  # how the reason for sleeping at once beside busy work begins (a lesson looks for it)
+
+
 def idle_threads() -> tuple[str, str]:
     """(OMP_WAIT_POLICY, why) for torch's OpenMP threads here: "default" lets an idle thread spin a moment before it
     sleeps, "PASSIVE" makes it sleep at once, which is right only where other busy work shares the cores."""
-    if os.environ.get("OMP_WAIT_POLICY"):
+    if os.environ.get("OMP_WAIT_POLICY") and os.environ.get(KIT_CHOICE) != os.environ["OMP_WAIT_POLICY"]:
         return os.environ["OMP_WAIT_POLICY"], "OMP_WAIT_POLICY is set"
     quota = cpu_quota()
     if quota is not None and quota < (os.cpu_count() or 1):
         return "PASSIVE", f"this container may use {quota:g} of the {os.cpu_count()} CPUs it sees (shared cores)"
     busy = others_busy()
     if busy >= 0.5:
-        return "PASSIVE", f"other processes kept {busy:.1f} CPUs busy as the kit loaded (shared cores)"
+        return "PASSIVE", f"{BUSY} {busy:.1f} CPUs busy as the kit loaded (shared cores)"
     return "default", "the cores are this machine's own"
 
 
@@ -55,7 +61,10 @@ def idle_threads() -> tuple[str, str]:
 # Tiny's fine-tuning took 1.3x as long on a 2-core AVX2 laptop (docs/performance.md).
 IDLE_THREADS = idle_threads()  # (policy, why), as decided when the kit loaded
 if IDLE_THREADS[0] == "PASSIVE":
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ["OMP_WAIT_POLICY"] = os.environ[KIT_CHOICE] = "PASSIVE"
+elif KIT_CHOICE in os.environ:  # a parent's choice, not this process's
+    if os.environ.pop(KIT_CHOICE) == os.environ.get("OMP_WAIT_POLICY"):
+        del os.environ["OMP_WAIT_POLICY"]
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # nbformat (under plotly's notebook renderer and papermill) imports jsonschema, which builds rfc3987-syntax's 38 Lark
 # grammars at import, 2.5 s of every lesson's first cell on a 2-core laptop, for URI format checks nothing here runs.

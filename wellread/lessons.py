@@ -167,8 +167,8 @@ def setup(name: str, budget="classroom", student=None, seed: int = 0, out_dir=No
         print(f"{len(cached)} trained stage(s) are cached there and are reused where this notebook's settings match "
               f"(a prepared pack: `wellread unpack FILE`); training {lesson.size} from nothing here (pre-training + "
               f"distillation) takes {estimate(lesson.size, PD.name, lesson.budget)}.")
-        from . import IDLE_THREADS
-        if IDLE_THREADS[1].startswith("other processes"):
+        from . import BUSY, IDLE_THREADS
+        if IDLE_THREADS[1].startswith(BUSY):
             print(f"Note: {IDLE_THREADS[1]}, so this notebook's training threads sleep whenever they wait, safe beside "
                   "that work but about 1.3x slower on a free machine: for full speed, stop the other work and restart "
                   "this kernel.")

@@ -283,15 +283,19 @@ def _soft_labels(config: LogitsConfig, texts: list, labels: list, quiet: bool, *
     """The teacher's soft labels on `texts` (label -1: unlabeled) as a Dataset, and where they came from: the kit's
     shipped ones when `use_shipped` and they were made on these very texts (checked against the learner's own teacher
     on a sample when it is here), else labelled here by the teacher."""
+    def labelled_here(**record) -> tuple[Dataset, dict]:
+        return _dataset(config, texts, labels, _label(config, texts, quiet)), {"soft_labels_from": "labelled here",
+                                                                             **record}
+
     entry = shipped_entry(config) if use_shipped else None
     if entry is None or entry["texts_sha256"] != texts_sha256(texts, labels):
-        return _dataset(config, texts, labels, _label(config, texts, quiet)), {"soft_labels_from": "labelled here"}
+        return labelled_here()
     shipped, here = _read_shipped(entry, len(texts)), teacher_here(config.teacher)
     if shipped is None and not here:
         raise ValueError(f"{entry['path']} is damaged and the teacher is not here to label the texts itself: "
                          "restore the file from the kit's repository (git checkout data/soft_labels)")
     if shipped is None:
-        return _dataset(config, texts, labels, _label(config, texts, quiet)), {"soft_labels_from": "labelled here"}
+        return labelled_here()
     source = {"soft_labels_from": f"shipped: data/soft_labels/{entry['file']}", "shipped_made": entry["made"]}
     if here:
         source["shipped_check"] = check = check_shipped(config, texts, shipped)
@@ -300,8 +304,7 @@ def _soft_labels(config: LogitsConfig, texts: list, labels: list, quiet: bool, *
                   f"on {check['agreement']:.1%}, mean |Δp| {check['mean_abs_diff']:.2g}; the check asks >= "
                   f"{CHECK_AGREEMENT:.0%} and <= {CHECK_MEAN_DIFF:g}): your teacher labels all {len(texts):,} texts "
                   "itself", flush=True)
-            return _dataset(config, texts, labels, _label(config, texts, quiet)), \
-                {"soft_labels_from": "labelled here", "shipped_check": check}
+            return labelled_here(shipped_check=check)
     return _dataset(config, texts, labels, shipped), source
 
 
