@@ -9,7 +9,7 @@ import wellread  # noqa: E402,F401  (first: its OMP_WAIT_POLICY choice comes bef
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from wellread import train, vocab
+from wellread import cache, train, vocab
 from wellread.pretrain import PretrainConfig
 
 
@@ -55,12 +55,14 @@ def same_step():
 
 
 @pytest.fixture(scope="session")
-def add_corpus_tokens():
-    """A function that copies the default pre-training corpus, tokenized once per test session (~10 s on one core),
-    into a runs folder whose tests are not about tokenizing."""
-    folder = Path(tempfile.mkdtemp(prefix="wellread-test-tokens-"))
+def add_corpus_tokens(tmp_path_factory):
+    """A function that copies the default pre-training corpus, tokenized once per test run (~8 s on two cores; the two
+    pytest-xdist workers share it), into a runs folder whose tests are not about tokenizing."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "corpus-tokens"  # workers' common root
     default = PretrainConfig()
-    with pytest.MonkeyPatch.context() as mp:
+    with cache.key_lock(folder.with_name("corpus-tokens.lock"), what="the test run's corpus tokens"), \
+            pytest.MonkeyPatch.context() as mp:
         mp.setenv("WELLREAD_RUNS", str(folder))
         vocab.tokenize_corpus(default.corpus, vocab.get_tokenizer(None), default.block_size)
 
@@ -68,3 +70,9 @@ def add_corpus_tokens():
         shutil.copytree(folder / "tokens", runs / "tokens", dirs_exist_ok=True)
         return runs
     return add
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scratch_runs_hold_the_corpus_tokens(add_corpus_tokens):
+    """The worker's scratch runs folder starts tokenized, as a learner's does after the first run."""
+    add_corpus_tokens(Path(os.environ["WELLREAD_RUNS"]))

@@ -43,18 +43,18 @@ def test_a_file_where_a_folder_belongs_is_one_sentence(tmp_path, capsys, monkeyp
     assert "is a file where the kit needs a folder" in err and "Errno" not in err and len(err.splitlines()) == 1
 
 
-def test_sigterm_says_what_was_interrupted_and_exits_143(tmp_path):
+def test_sigterm_says_what_was_interrupted_and_exits_143(tmp_path, add_corpus_tokens):
     import os
     import signal
     import subprocess
     import sys
     import time
-    env = {**os.environ, "WELLREAD_RUNS": str(tmp_path / "runs")}
+    env = {**os.environ, "WELLREAD_RUNS": str(add_corpus_tokens(tmp_path / "runs"))}
     child = subprocess.Popen([sys.executable, "-m", "wellread.cli", "run", "pf", "--budget", "smoke", "--set",
                               "pretrain__steps=100000"], env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    # once the corpus is tokenized the training loop runs (tokenizing on a fresh machine takes ~10 s)
-    while not list((tmp_path / "runs").glob("tokens/*.safetensors")) and time.time() < deadline and child.poll() is None:
+    # the stage's work folder appears as pre-training starts; a few seconds later the training loop runs
+    while not list((tmp_path / "runs").glob("pretrain/*.partial")) and time.time() < deadline and child.poll() is None:
         time.sleep(0.5)
     time.sleep(3)
     child.send_signal(signal.SIGTERM)

@@ -136,6 +136,17 @@ def test_train_wordpiece(toy, monkeypatch):
     assert tok.unk_token_id not in tok(text)["input_ids"]
     assert len(list((cache.runs_dir() / "vocab").iterdir())) == 1
     assert vocab.train_wordpiece("general", 500).get_vocab() == tok.get_vocab()  # cached
+    assert [tok.convert_ids_to_tokens(i) for i in range(5)] == list(vocab.SPECIAL_TOKENS)
+
+
+def test_a_vocabulary_trained_on_two_machines_numbers_its_tokens_alike(tmp_path, monkeypatch):
+    # the trainer numbers the tokens it learns in an order that changes from run to run (and breaks ties between equal
+    # counts by it, so on a toy corpus even the tokens can differ); on the kit's movie text they agree, ids included
+    trained = []
+    for machine in ("one", "two"):
+        monkeypatch.setenv("WELLREAD_RUNS", str(tmp_path / machine))
+        trained.append(vocab.train_wordpiece("movie", 1000).get_vocab())
+    assert len(trained[0]) == 1000 and trained[0] == trained[1]
 
 
 def test_unigram_entropy_by_hand():

@@ -13,6 +13,7 @@ from . import data
 from .cache import atomic_path, config_key, discard_unreadable, runs_dir
 
 CORPORA = ("general", "movie", "mixed")
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0-4 in a fresh WordPiece
 
 
 def _load_texts(corpus: str, source: str = "embedded") -> list[str]:
@@ -62,6 +63,7 @@ def train_wordpiece(corpus: str, vocab_size: int):
 def wordpiece_dir(corpus: str, vocab_size: int) -> Path:
     """The folder of the fresh WordPiece (trained on first use): a tokenizer any stage can load."""
     from tokenizers import BertWordPieceTokenizer
+    from tokenizers.models import WordPiece
     from transformers import BertTokenizerFast
 
     texts = _load_texts(corpus)
@@ -69,7 +71,14 @@ def wordpiece_dir(corpus: str, vocab_size: int) -> Path:
     if not (folder / "tokenizer.json").exists():
         wp = BertWordPieceTokenizer(lowercase=True)
         wp.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                               special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+                               special_tokens=list(SPECIAL_TOKENS))
+        # The trainer numbers the tokens it learns in hash order, which changes from run to run: the same vocabulary
+        # would give each machine other ids, so other embeddings and results. The specials keep theirs; the rest sorted.
+        learned = wp._tokenizer.model
+        order = [*SPECIAL_TOKENS, *sorted(set(wp.get_vocab()) - set(SPECIAL_TOKENS))]
+        wp._tokenizer.model = WordPiece({token: i for i, token in enumerate(order)}, unk_token=learned.unk_token,
+                                        continuing_subword_prefix=learned.continuing_subword_prefix,
+                                        max_input_chars_per_word=learned.max_input_chars_per_word)
         tok = BertTokenizerFast(tokenizer_object=wp._tokenizer, do_lower_case=True, unk_token="[UNK]",
                                 sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
         with atomic_path(folder, replace=False) as tmp:  # another process may finish the same vocabulary first
