@@ -56,7 +56,7 @@ def same_step():
 
 @pytest.fixture(scope="session")
 def add_corpus_tokens(tmp_path_factory):
-    """A function that copies the default pre-training corpus, tokenized once per test run (~8 s on two cores; the two
+    """A function that copies the default pre-training corpus, tokenized once per test run (~12 s; the two
     pytest-xdist workers share it), into a runs folder whose tests are not about tokenizing."""
     base = tmp_path_factory.getbasetemp()
     folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "corpus-tokens"  # workers' common root

@@ -1,6 +1,5 @@
 """Masked-LM pre-training: masking, the masked-only head, packing, WordPiece, caching, resume, determinism."""
 import math
-import os
 import random
 from dataclasses import replace
 
@@ -300,11 +299,3 @@ def test_a_learners_masking_function_is_its_own_pre_training(tmp_path, monkeypat
     with pytest.raises(ValueError, match="pretrain__masking='kit' but the masking function given is 'learner:"):
         pretrain.pretrain(PretrainConfig(size="tiny", steps=3), mask_fn=mine)
 
-
-def test_tokenizers_take_every_core_only_for_the_long_jobs(monkeypatch):
-    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")  # the kit's default: a training step's batches on one core
-    for user_set, inside in ((False, "true"), (True, "false")):  # a user's own setting is kept
-        monkeypatch.setattr(vocab, "TOKENIZERS_SET_BY_USER", user_set)
-        with vocab.every_core():
-            assert os.environ["TOKENIZERS_PARALLELISM"] == inside
-        assert os.environ["TOKENIZERS_PARALLELISM"] == "false"

@@ -65,10 +65,6 @@ if IDLE_THREADS[0] == "PASSIVE":
 elif KIT_CHOICE in os.environ:  # a parent's choice, not this process's
     if os.environ.pop(KIT_CHOICE) == os.environ.get("OMP_WAIT_POLICY"):
         del os.environ["OMP_WAIT_POLICY"]
-# The Rust tokenizers stay on one core: a step's batch of 16-32 texts gains nothing from more, and beside other busy
-# work their threads' waits made the test suite 1.4x as long (480 s against 340 s). vocab.every_core() lifts it for the
-# long jobs. Set, it also keeps them quiet when a process forks.
-TOKENIZERS_SET_BY_USER = "TOKENIZERS_PARALLELISM" in os.environ
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # nbformat (under plotly's notebook renderer and papermill) imports jsonschema, which builds rfc3987-syntax's 38 Lark
 # grammars at import, 2.5 s of every lesson's first cell on a 2-core laptop, for URI format checks nothing here runs.
