@@ -298,4 +298,3 @@ def test_a_learners_masking_function_is_its_own_pre_training(tmp_path, monkeypat
     assert function_id(mine, mask_tokens).startswith("learner:") and function_id(None, mask_tokens) == "kit"
     with pytest.raises(ValueError, match="pretrain__masking='kit' but the masking function given is 'learner:"):
         pretrain.pretrain(PretrainConfig(size="tiny", steps=3), mask_fn=mine)
-
