@@ -13,13 +13,23 @@ from wellread import cache, train, vocab
 from wellread.pretrain import PretrainConfig
 
 
+SCRATCH = []  # the scratch runs folder this process made: removed when its tests end (a run left hundreds of MB)
+
+
 def pytest_configure(config):
     # Tests never touch the learner's runs/: one scratch runs folder per test process, so two pytest-xdist workers
     # never see each other's artifacts (tests that need isolation set their own). The data pack cache is shared.
+    # A WELLREAD_RUNS the user set is used and kept.
     if "WELLREAD_RUNS" not in os.environ or os.environ.get("WELLREAD_TEST_RUNS") == os.environ["WELLREAD_RUNS"]:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         os.environ["WELLREAD_RUNS"] = os.environ["WELLREAD_TEST_RUNS"] = tempfile.mkdtemp(
             prefix=f"wellread-test-runs-{worker}-")
+        SCRATCH.append(os.environ["WELLREAD_RUNS"])
+
+
+def pytest_unconfigure(config):
+    for folder in SCRATCH:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # The longest files first (notebooks ~410 s of work, the others under 160 s each): pytest-xdist hands whole files out
