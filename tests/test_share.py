@@ -44,6 +44,7 @@ def test_round_trip(runs, tmp_path):
     before = {k: v for k, v in _tree(runs).items() if not k.endswith(".lock") and k != "builds.jsonl"}
     assert (runs / "builds.jsonl").exists()
     archive = share.pack(tmp_path / "class.tar.gz", quiet=True)
+    assert archive.read_bytes()[8] == 4  # gzip's XFL byte: the fastest level (weights hardly compress at any)
     for child in runs.iterdir():
         shutil.rmtree(child) if child.is_dir() else child.unlink()
     added = share.unpack(archive, quiet=True)

@@ -164,7 +164,9 @@ def pack(path, *, force: bool = False, quiet: bool = False) -> Path:
     manifest = {"format": PACK_FORMAT, "kit_version": __version__, **cache.provenance(),
                 "files": {p.relative_to(runs).as_posix(): {"sha256": cache.file_sha256(p), "size": p.stat().st_size}
                           for p in tqdm(files, desc="hashing", disable=quiet)}}
-    with cache.atomic_path(path) as tmp, tarfile.open(tmp, "w:gz") as tar:
+    # Weights are floats that gzip shrinks by ~13% at any level: level 1 packs in half the time of the default 9
+    # (a smoke teacher pack, 141 MB: 5.7 s against 11.5) for a file 1% larger.
+    with cache.atomic_path(path) as tmp, tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
         body = json.dumps(manifest, indent=1).encode()
         info = tarfile.TarInfo(MANIFEST)
         info.size = len(body)
