@@ -2,6 +2,7 @@
 import ast
 import json
 import math
+import re
 import time
 
 import pandas as pd
@@ -384,3 +385,5 @@ def test_stage_table_says_where_the_time_went(tmp_path, monkeypatch):
     assert mine.loc["finetune", "seconds"] == 60 and mine.loc["= notebook total", "seconds"] == 400
     assert mine.loc["other (kernel, evaluation, latency, plots)", "seconds"] == 40
     assert table[table.notebook == "00_students"]["seconds"].tolist() == [58, 58]
+    shown = table.to_string(index=False, na_rep="")  # as `wellread tour` prints it
+    assert re.search(r"finetune +2 +60\n", shown) and ".0" not in shown, shown

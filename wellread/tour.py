@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from . import cache
@@ -37,6 +40,25 @@ def export_html(notebook: Path) -> Path:
     return html
 
 
+def _kernel_manager_class():
+    """The kernels' manager: Unix sockets where the system has them (a TCP kernel makes ipykernel warn, for every
+    notebook, that its traffic is unencrypted, and opens a port), else jupyter_client's TCP one."""
+    from jupyter_client.manager import KernelManager
+    from traitlets import default
+    if os.name == "nt":
+        return KernelManager
+
+    class UnixSocketKernelManager(KernelManager):
+        @default("transport")
+        def _unix_sockets(self):
+            return "ipc"
+
+        @default("ip")
+        def _socket_path(self):  # one name per kernel (jupyter_client's default would share notebooks/kernel-ipc-*)
+            return os.path.join(tempfile.gettempdir(), f"wellread-kernel-{uuid.uuid4().hex[:12]}")
+    return UnixSocketKernelManager
+
+
 def run_notebooks(names=None, budget: str = "classroom", student="tiny", seed: int = 0, out_dir=None,
                   html: bool = True, quiet: bool = False, parameters: dict | None = None,
                   kernel_name: str = "python3") -> Path:
@@ -60,8 +82,8 @@ def run_notebooks(names=None, budget: str = "classroom", student="tiny", seed: i
         if not quiet:
             print(f"[tour] {name} (budget {budget}, student {student}, seed {seed})", flush=True)
         pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"), parameters=params,
-                            kernel_name=kernel_name, cwd=str(NOTEBOOK_DIR), progress_bar=False,
-                            log_output=not quiet)
+                            kernel_name=kernel_name, kernel_manager_class=_kernel_manager_class(),
+                            cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=not quiet)
         ended = time.time()
         timings[name] = {"seconds": round(ended - started, 1), "builds": cache.builds_between(started, ended)}
         problems += check_notebook(out_dir / f"{name}.ipynb", name=name)  # what the learner sees, not only that it ran
@@ -92,7 +114,8 @@ def stage_table(out_dir):
         rows.append({"notebook": notebook, "stage": "other (kernel, evaluation, latency, plots)", "built": None,
                      "seconds": round(t["seconds"] - sum(sum(s) for s in built.values()))})
         rows.append({"notebook": notebook, "stage": "= notebook total", "built": None, "seconds": round(t["seconds"])})
-    return pd.DataFrame(rows, columns=["notebook", "stage", "built", "seconds"])
+    # counts stay integers beside the blank rows (a float column printed "1.0 built")
+    return pd.DataFrame(rows, columns=["notebook", "stage", "built", "seconds"]).astype({"built": "Int64"})
 
 
 def methods_table(out_dir):
