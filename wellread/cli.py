@@ -162,7 +162,7 @@ def _pack(args) -> None:
 
 
 def _tour(args) -> None:
-    from .tour import methods_table, run_notebooks, stage_table
+    from .tour import methods_table, run_notebooks, stage_table, stage_text
     started = time.time()
     out = run_notebooks(budget=args.budget, student=args.student, seed=args.seed, out_dir=args.out,
                         html=not args.no_html, quiet=args.quiet)
@@ -173,7 +173,7 @@ def _tour(args) -> None:
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     stages = stage_table(out)
     print("\nWhere the time went (seconds; `built`: stages trained here, the rest came from the cache)")
-    print(stages.to_string(index=False, na_rep=""))
+    print(stage_text(stages))
     print(f"\nThe tour took {time.time() - started:.0f} s. Report: {out} (open the .html files in a browser)")
 
 

@@ -114,8 +114,13 @@ def stage_table(out_dir):
         rows.append({"notebook": notebook, "stage": "other (kernel, evaluation, latency, plots)", "built": None,
                      "seconds": round(t["seconds"] - sum(sum(s) for s in built.values()))})
         rows.append({"notebook": notebook, "stage": "= notebook total", "built": None, "seconds": round(t["seconds"])})
-    # counts stay integers beside the blank rows (a float column printed "1.0 built")
+    # counts stay integers beside the rows without one (a float column printed "1.0 built")
     return pd.DataFrame(rows, columns=["notebook", "stage", "built", "seconds"]).astype({"built": "Int64"})
+
+
+def stage_text(table) -> str:
+    """The stage table as `wellread tour` prints it: a blank where a row counts no builds (pandas shows <NA>)."""
+    return table.astype({"built": object}).fillna({"built": ""}).to_string(index=False)
 
 
 def methods_table(out_dir):
