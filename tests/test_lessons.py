@@ -2,7 +2,9 @@
 import ast
 import json
 import math
+import os
 import re
+import tempfile
 import time
 
 import pandas as pd
@@ -388,3 +390,14 @@ def test_stage_table_says_where_the_time_went(tmp_path, monkeypatch):
     shown = tour.stage_text(table)  # as `wellread tour` prints it
     assert re.search(r"finetune +2 +60\n", shown) and re.search(r"latency, plots\) +40\n", shown)  # a blank count
     assert ".0" not in shown and "NA" not in shown and "nan" not in shown, shown
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows kernels use TCP")
+def test_each_tour_kernel_has_its_own_unix_socket_or_tcp_where_the_path_would_be_too_long(monkeypatch, tmp_path):
+    from jupyter_client.manager import KernelManager
+    monkeypatch.setattr(tempfile, "tempdir", "/tmp")
+    first, second = tour._kernel_manager_class()(), tour._kernel_manager_class()()
+    assert first.transport == second.transport == "ipc" and first.ip.startswith("/tmp/wellread-kernel-")
+    assert first.ip != second.ip  # two tours at once never share a socket
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / ("x" * 100)))
+    assert tour._kernel_manager_class() is KernelManager

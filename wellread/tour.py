@@ -45,7 +45,8 @@ def _kernel_manager_class():
     notebook, that its traffic is unencrypted, and opens a port), else jupyter_client's TCP one."""
     from jupyter_client.manager import KernelManager
     from traitlets import default
-    if os.name == "nt":
+    longest = os.path.join(tempfile.gettempdir(), f"wellread-kernel-{'0' * 12}-5")
+    if os.name == "nt" or len(longest) > 100:  # a socket's path may be at most 103 bytes on macOS, 107 on Linux
         return KernelManager
 
     class UnixSocketKernelManager(KernelManager):
