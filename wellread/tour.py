@@ -115,7 +115,7 @@ def stage_table(out_dir):
         rows.append({"notebook": notebook, "stage": "other (kernel, evaluation, latency, plots)", "built": None,
                      "seconds": round(t["seconds"] - sum(sum(s) for s in built.values()))})
         rows.append({"notebook": notebook, "stage": "= notebook total", "built": None, "seconds": round(t["seconds"])})
-    # counts stay integers beside the rows without one (a float column printed "1.0 built")
+    # Int64: a count prints as 2, not 2.0, beside the rows that count none
     return pd.DataFrame(rows, columns=["notebook", "stage", "built", "seconds"]).astype({"built": "Int64"})
 
 
