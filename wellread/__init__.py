@@ -65,6 +65,8 @@ if IDLE_THREADS[0] == "PASSIVE":
 elif KIT_CHOICE in os.environ:  # a parent's choice, not this process's
     if os.environ.pop(KIT_CHOICE) == os.environ.get("OMP_WAIT_POLICY"):
         del os.environ["OMP_WAIT_POLICY"]
+# The Rust tokenizers on one core: a training step's batch gains nothing from more, and set, it keeps them quiet when
+# a process forks. (The test suite lifts it for its one long tokenization, while its other worker waits.)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # nbformat (under plotly's notebook renderer and papermill) imports jsonschema, which builds rfc3987-syntax's 38 Lark
 # grammars at import, 2.5 s of every lesson's first cell on a 2-core laptop, for URI format checks nothing here runs.

@@ -45,8 +45,8 @@ def _kernel_manager_class():
     notebook, that its traffic is unencrypted, and opens a port), else jupyter_client's TCP one."""
     from jupyter_client.manager import KernelManager
     from traitlets import default
-    longest = os.path.join(tempfile.gettempdir(), f"wellread-kernel-{'0' * 12}-5")
-    if os.name == "nt" or len(longest) > 100:  # a socket's path may be at most 103 bytes on macOS, 107 on Linux
+    prefix = os.path.join(tempfile.gettempdir(), "wellread-kernel-")  # + 12 hex digits, then -1 to -5 per socket
+    if os.name == "nt" or len(prefix) + 14 > 100:  # a socket's path may be at most 103 bytes on macOS, 107 on Linux
         return KernelManager
 
     class UnixSocketKernelManager(KernelManager):
@@ -56,7 +56,7 @@ def _kernel_manager_class():
 
         @default("ip")
         def _socket_path(self):  # one name per kernel (jupyter_client's default would share notebooks/kernel-ipc-*)
-            return os.path.join(tempfile.gettempdir(), f"wellread-kernel-{uuid.uuid4().hex[:12]}")
+            return prefix + uuid.uuid4().hex[:12]
     return UnixSocketKernelManager
 
 
@@ -76,14 +76,14 @@ def run_notebooks(names=None, budget: str = "classroom", student="tiny", seed: i
     from .cache import runs_dir
     out_dir = Path(out_dir) if out_dir else runs_dir() / "tour" / time.strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
-    timings, problems = {}, []
+    timings, problems, kernel_manager_class = {}, [], _kernel_manager_class()
     for name in _resolve(names):
         params = {"BUDGET": budget, "STUDENT": student, "SEED": seed, "OUT_DIR": str(out_dir), **(parameters or {})}
         started = time.time()
         if not quiet:
             print(f"[tour] {name} (budget {budget}, student {student}, seed {seed})", flush=True)
         pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"), parameters=params,
-                            kernel_name=kernel_name, kernel_manager_class=_kernel_manager_class(),
+                            kernel_name=kernel_name, kernel_manager_class=kernel_manager_class,
                             cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=not quiet)
         ended = time.time()
         timings[name] = {"seconds": round(ended - started, 1), "builds": cache.builds_between(started, ended)}

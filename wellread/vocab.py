@@ -98,7 +98,7 @@ def tokenize_corpus(corpus: str, tokenizer, block_size: int, source: str = "embe
         except Exception as e:  # a damaged or truncated file (safetensors raises its own error type)
             discard_unreadable(path, e)
     ids = []
-    for i in range(0, len(texts), 1000):  # batched calls: the Rust tokenizer encodes a batch in parallel
+    for i in range(0, len(texts), 1000):  # one Rust call per 1,000 texts (on every core where TOKENIZERS_PARALLELISM)
         for doc in tokenizer(texts[i:i + 1000], add_special_tokens=False)["input_ids"]:
             if doc:
                 ids.extend(doc)
